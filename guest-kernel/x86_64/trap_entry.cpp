@@ -1,0 +1,63 @@
+// Interrupt/exception entry stubs and the common path, in assembly.
+//  - One 16-byte stub per vector (idt.cpp computes the gates from this layout):
+//    push a zero error code when the CPU pushes none, push the vector, jump.
+//  - Common path: swapgs when coming from ring 3 (user GS base is not trusted;
+//    the kernel's is in IA32_KERNEL_GS_BASE while user code runs), save the
+//    caller-saved registers, call gmm_trap_dispatch(frame), restore, iretq.
+// About 30 instructions around the C++ handler.
+
+asm(R"(
+    .pushsection .text.idt_stubs, "ax", @progbits
+    .balign 16
+    .globl gmm_idt_stubs
+gmm_idt_stubs:
+    .set gmm_vec, 0
+    .rept 64
+    .balign 16
+    .if (gmm_vec == 8) || (gmm_vec == 10) || (gmm_vec == 11) || (gmm_vec == 12) || (gmm_vec == 13) || (gmm_vec == 14) || (gmm_vec == 17) || (gmm_vec == 21) || (gmm_vec == 29) || (gmm_vec == 30)
+    .else
+    pushq $0
+    .endif
+    pushq $gmm_vec
+    jmp gmm_trap_common
+    .set gmm_vec, gmm_vec + 1
+    .endr
+    .balign 16
+    .globl gmm_idt_stubs_end
+gmm_idt_stubs_end:
+    .popsection
+
+    .pushsection .text, "ax", @progbits
+    .globl gmm_trap_common
+gmm_trap_common:
+    testb $3, 24(%rsp)          # CS of the interrupted context
+    jz 1f
+    swapgs
+1:  pushq %rax
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    movq %rsp, %rdi
+    cld                         # the C++ ABI wants DF=0; user code may have set it
+    call gmm_trap_dispatch
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rax
+    addq $16, %rsp              # vector, error code
+    testb $3, 8(%rsp)
+    jz 2f
+    swapgs
+2:  iretq
+    .popsection
+)");

@@ -1,0 +1,66 @@
+// Per-CPU slots, one cache line each, so per-CPU counters and caches are never
+// written by two CPUs through the same line. Indexed by Platform::cpu_id().
+#pragma once
+
+#include <stdint.h>
+
+#include "platform.h"
+
+namespace gmm::mm {
+
+constexpr uint32_t kCacheLine = 64;
+
+template <typename T>
+struct alignas(kCacheLine) CacheLinePadded {
+    T v{};
+};
+
+template <typename T>
+class PerCpu {
+public:
+    T& at(uint32_t cpu) { return slots_[cpu % kMaxCpus].v; }
+    const T& at(uint32_t cpu) const { return slots_[cpu % kMaxCpus].v; }
+
+private:
+    CacheLinePadded<T> slots_[kMaxCpus];
+};
+
+// Event counters of one address space, kept per CPU and summed on read.
+// Relaxed atomic adds: a slot is shared only if two threads report the same CPU.
+enum class Counter : uint8_t {
+    Faults,               // fault() calls
+    FaultsInstalled,      // PTEs installed by faults
+    FaultsSegv,
+    FaultsNeedIo,         // faults that returned NeedsIo (each sleep, including retries)
+    FaultRetries,         // complete_fault() found the page not resident and asked for I/O again
+    RevalidationFailures, // complete_fault() found the extent changed (unmapped, remapped, protected)
+    CowCopies,
+    Pushdowns,            // hier: an upper-level extent moved down into a new child table
+    TlbFlushRequests,
+    FramesAllocated,      // data frames (anonymous/COW) allocated
+    FramesFreed,
+    PageTablePages,       // page-table pages allocated (net of frees)
+    Count
+};
+const char* counter_name(Counter c);
+
+class Counters {
+public:
+    void add(uint32_t cpu, Counter c, int64_t n = 1) {
+        __atomic_fetch_add(&per_cpu_.at(cpu).v[uint32_t(c)], n, __ATOMIC_RELAXED);
+    }
+    int64_t sum(Counter c) const {
+        int64_t total = 0;
+        for (uint32_t i = 0; i < kMaxCpus; ++i)
+            total += __atomic_load_n(&per_cpu_.at(i).v[uint32_t(c)], __ATOMIC_RELAXED);
+        return total;
+    }
+
+private:
+    struct Slot {
+        int64_t v[uint32_t(Counter::Count)];
+    };
+    PerCpu<Slot> per_cpu_;
+};
+
+}  // namespace gmm::mm

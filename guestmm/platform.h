@@ -1,0 +1,49 @@
+// The one interface between the memory-manager core and its environment.
+// The guest kernel and the hosted build (host/host_platform.h) each implement it.
+// Virtual but never pure and with no virtual destructor, so the freestanding
+// build needs neither __cxa_pure_virtual nor operator delete.
+#pragma once
+
+#include <stdint.h>
+
+#include "gmm/addr.h"
+
+namespace gmm::mm {
+
+constexpr uint32_t kMaxCpus = 64;  // per-CPU arrays are sized by this
+
+class Platform {
+public:
+    // Allocates one 4 KiB frame whose contents are all zero (anonymous pages and
+    // page-table pages rely on it; the guest gets such frames cheaply from the VMM).
+    // Returns false when out of frames. `phys` is the frame's physical address:
+    // 4 KiB aligned, below 2^52 (it goes into bits 12-51 of a PTE).
+    virtual bool alloc_zeroed_frame(uint64_t* phys) { (void)phys; return false; }
+    // Returns a frame; its contents may be dirty (the platform re-zeroes it).
+    virtual void free_frame(uint64_t phys) { (void)phys; }
+    // Where the core can read/write a frame (page-table pages, page copies).
+    virtual void* phys_to_virt(uint64_t phys) { (void)phys; return nullptr; }
+
+    // Asks that stale translations of [start, end) in `as` be flushed on every CPU
+    // before this call returns (frames are freed right after).
+    virtual void flush_tlb(const void* as, Gva start, Gva end) { (void)as; (void)start; (void)end; }
+
+    // Current CPU (or host thread slot), < kMaxCpus. Only used to pick per-CPU
+    // caches and counters; correctness never depends on it (caches are locked).
+    virtual uint32_t cpu_id() { return 0; }
+    virtual uint64_t now_ns() { return 0; }
+
+    // Wait strategy for locks. The core spins `spin_iterations()` times and then
+    // calls wait_on(): block until *word may differ from `expected` (spurious
+    // returns allowed). wake_all() wakes every waiter on `word`. The guest
+    // blocks in HLT (spinning in ring 0 delays interrupts there); the hosted
+    // build uses futexes.
+    virtual uint32_t spin_iterations() { return 0; }
+    virtual void wait_on(const uint32_t* word, uint32_t expected) { (void)word; (void)expected; }
+    virtual void wake_all(const uint32_t* word) { (void)word; }
+
+protected:
+    ~Platform() = default;
+};
+
+}  // namespace gmm::mm

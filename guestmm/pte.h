@@ -1,0 +1,60 @@
+// x86-64 page-table entry format (4-level paging, 4 KiB pages), as the
+// hardware reads it; the hosted build keeps the same bits in ordinary memory.
+#pragma once
+
+#include <stdint.h>
+
+#include "types.h"
+
+namespace gmm::mm::pte {
+
+constexpr uint64_t kPresent = 1ull << 0;
+constexpr uint64_t kWrite = 1ull << 1;
+constexpr uint64_t kUser = 1ull << 2;
+constexpr uint64_t kAccessed = 1ull << 5;
+constexpr uint64_t kDirty = 1ull << 6;
+constexpr uint64_t kHuge = 1ull << 7;
+constexpr uint64_t kGlobal = 1ull << 8;
+// Software-available bit 9: the frame belongs to this mapping (anonymous or a
+// private copy) and is freed when the PTE is zapped. File pages lack it.
+constexpr uint64_t kOwned = 1ull << 9;
+// A page parked by PROT_NONE: Present clear (the hardware ignores the rest),
+// frame kept so its data survives until protection is restored.
+constexpr uint64_t kParked = 1ull << 10;
+constexpr uint64_t kNoExec = 1ull << 63;
+constexpr uint64_t kAddrMask = 0x000ffffffffff000ull;
+
+// Upper-level entries grant everything; the leaf decides.
+constexpr uint64_t kTableFlags = kPresent | kWrite | kUser;
+
+constexpr uint64_t frame_of(uint64_t e) { return e & kAddrMask; }
+constexpr bool present(uint64_t e) { return (e & kPresent) != 0; }
+
+// Leaf entry for a frame. `writable` is false for copy-on-write file pages.
+constexpr uint64_t make_leaf(uint64_t phys, Prot prot, bool writable, bool owned) {
+    uint64_t e = (phys & kAddrMask) | kPresent | kUser | kAccessed;
+    if (writable && has(prot, Prot::Write)) e |= kWrite | kDirty;
+    if (!has(prot, Prot::Exec)) e |= kNoExec;
+    if (owned) e |= kOwned;
+    return e;
+}
+
+// Whether an installed entry already satisfies `access`.
+constexpr bool permits(uint64_t e, Access access) {
+    if (!present(e)) return false;
+    if (access == Access::Write) return (e & kWrite) != 0;
+    if (access == Access::Exec) return (e & kNoExec) == 0;
+    return true;
+}
+
+// Whether `prot` allows `access` at all.
+constexpr bool prot_allows(Prot prot, Access access) {
+    switch (access) {
+    case Access::Read: return has(prot, Prot::Read) || has(prot, Prot::Write) || has(prot, Prot::Exec);
+    case Access::Write: return has(prot, Prot::Write);
+    case Access::Exec: return has(prot, Prot::Exec);
+    }
+    return false;
+}
+
+}  // namespace gmm::mm::pte

@@ -1,0 +1,18 @@
+// Subcommands of the gmm CLI and the process exit codes they share.
+#pragma once
+
+namespace gmm::cli {
+
+// Exit codes (documented in README.md).
+constexpr int kExitOk = 0;
+constexpr int kExitHostError = 1;   // the host failed (not the guest, not the input)
+constexpr int kExitUsage = 2;        // usage error or bad input
+constexpr int kExitNoKvm = 4;        // no usable /dev/kvm
+constexpr int kExitGuestFailed = 10; // guest assertion, exception or DONE(status != 0)
+constexpr int kExitViolation = 12;   // invariant checker found violations
+constexpr int kExitTimeout = 124;    // --timeout expired
+
+int cmd_run(int argc, char** argv);
+int cmd_mmbench(int argc, char** argv);
+
+}  // namespace gmm::cli

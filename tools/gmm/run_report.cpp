@@ -1,0 +1,209 @@
+#include "run_report.h"
+
+#include <cstdio>
+#include <fstream>
+
+#include "commands.h"
+#include "json_writer.h"
+
+namespace gmm::cli {
+
+namespace {
+
+std::string hex(uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+uint64_t stat_or_zero(const vmm::VcpuReport& v, const char* name) {
+    auto it = v.kvm.find(name);
+    return it == v.kvm.end() ? 0 : it->second;
+}
+
+constexpr const char* kKvmStatKeys[] = {"exits", "pf_taken", "pf_fixed", "pf_guest", "insn_emulation", "halt_exits"};
+
+void print_effective_command_line(const RunOptions& o) {
+    std::string line = "gmm run --name " + o.name + " --vcpus " + std::to_string(o.vcpus) + " --mem " +
+                       std::to_string(o.mem_bytes >> 20) + "M --workload " + o.workload;
+    for (const auto& [k, v] : o.params) line += " --param " + k + "=" + v;
+    line += " --timeout " + std::to_string(o.timeout_ms / 1000) + " --kernel " + o.kernel_path;
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+}
+
+void print_vcpu_table(const vmm::RunReport& r) {
+    std::printf("%-5s %-5s %-7s %10s %14s %10s  %s\n", "vcpu", "apic", "online", "exits", "insn_emulation",
+                "halt_exits", "results");
+    for (size_t i = 0; i < r.vcpus.size(); ++i) {
+        const vmm::VcpuReport& v = r.vcpus[i];
+        std::string results;
+        for (const auto& [k, val] : v.results) results += (results.empty() ? "" : " ") + k + "=" + std::to_string(val);
+        std::printf("%-5zu %-5llu %-7s %10llu %14llu %10llu  %s\n", i, static_cast<unsigned long long>(v.apic_id),
+                    v.online ? "yes" : "no", static_cast<unsigned long long>(stat_or_zero(v, "exits")),
+                    static_cast<unsigned long long>(stat_or_zero(v, "insn_emulation")),
+                    static_cast<unsigned long long>(stat_or_zero(v, "halt_exits")), results.c_str());
+    }
+}
+
+void print_summary(const vmm::RunReport& r, int code) {
+    const double ms = static_cast<double>(r.duration_ns) / 1e6;
+    size_t online = 0;
+    for (const auto& v : r.vcpus) online += v.online;
+    std::printf("summary: %s", vmm::run_end_name(r.end));
+    if (r.end == vmm::RunEnd::Done) std::printf(" (status %llu)", static_cast<unsigned long long>(r.done_status));
+    std::printf(", %zu/%zu vCPUs online, %.1f ms, kvm_mode %s, exit code %d\n", online, r.vcpus.size(), ms,
+                vmm::kvm_mode_name(r.kvm_mode), code);
+    if (r.kvm_mode == vmm::KvmMode::Emulated)
+        std::printf("note: this KVM emulates guest supervisor mode (%llu instructions counted over the probe "
+                    "loop); absolute in-guest times are not representative of hardware-assisted KVM\n",
+                    static_cast<unsigned long long>(r.probe_insns));
+    if (r.exception) {
+        const auto& e = *r.exception;
+        std::printf("guest exception on cpu %u: vector %llu (%s), error code %s, rip %s, cr2 %s\n", e.cpu,
+                    static_cast<unsigned long long>(e.vector), e.description.c_str(), hex(e.error_code).c_str(),
+                    hex(e.rip).c_str(), hex(e.cr2).c_str());
+    }
+    if (r.assertion) {
+        const auto& a = *r.assertion;
+        std::printf("guest assertion failed on cpu %u: %s:%llu: %s", a.cpu, a.file.c_str(),
+                    static_cast<unsigned long long>(a.line), a.expression.c_str());
+        if (a.has_values)
+            std::printf(" (%s vs %s)", hex(a.lhs).c_str(), hex(a.rhs).c_str());
+        std::printf("\n");
+    }
+    if (!r.error.empty()) std::printf("%s: %s\n", vmm::run_end_name(r.end), r.error.c_str());
+}
+
+}  // namespace
+
+int exit_code_for(const vmm::RunReport& r) {
+    switch (r.end) {
+        case vmm::RunEnd::Done: return r.done_status == 0 ? kExitOk : kExitGuestFailed;
+        case vmm::RunEnd::Assert:
+        case vmm::RunEnd::Exception: return kExitGuestFailed;
+        case vmm::RunEnd::Timeout: return kExitTimeout;
+        case vmm::RunEnd::Error: return kExitGuestFailed;
+        case vmm::RunEnd::Stopped: return kExitOk;
+    }
+    return kExitGuestFailed;
+}
+
+std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int code) {
+    vmm::JsonWriter j(vmm::JsonStyle::Pretty);
+    j.begin_object();
+    j.key("name"); j.string(o.name);
+    j.key("workload"); j.string(o.workload);
+    j.key("params"); j.begin_object();
+    for (const auto& [k, v] : o.params) { j.key(k); j.string(v); }
+    j.end_object();
+    j.key("vcpus"); j.u64(o.vcpus);
+    j.key("mem_mib"); j.u64(o.mem_bytes >> 20);
+    j.key("kvm_mode"); j.string(vmm::kvm_mode_name(r.kvm_mode));
+    j.key("duration_ns"); j.u64(r.duration_ns);
+    j.key("exit"); j.begin_object();
+    j.key("status"); j.i64(code);
+    j.key("reason"); j.string(vmm::run_end_name(r.end));
+    j.key("done_status"); j.u64(r.done_status);
+    j.key("detail"); j.string(r.error);
+    j.end_object();
+    j.key("per_vcpu"); j.begin_array();
+    for (size_t i = 0; i < r.vcpus.size(); ++i) {
+        const auto& v = r.vcpus[i];
+        j.begin_object();
+        j.key("vcpu"); j.u64(i);
+        j.key("online"); j.boolean(v.online);
+        j.key("apic_id"); j.u64(v.apic_id);
+        j.key("results"); j.begin_object();
+        for (const auto& [k, val] : v.results) { j.key(k); j.u64(val); }
+        j.end_object();
+        j.end_object();
+    }
+    j.end_array();
+    if (r.exception) {
+        const auto& e = *r.exception;
+        j.key("exception"); j.begin_object();
+        j.key("cpu"); j.u64(e.cpu);
+        j.key("vector"); j.u64(e.vector);
+        j.key("error_code"); j.u64(e.error_code);
+        j.key("rip"); j.u64(e.rip);
+        j.key("cr2"); j.u64(e.cr2);
+        j.key("description"); j.string(e.description);
+        j.end_object();
+    }
+    if (r.assertion) {
+        const auto& a = *r.assertion;
+        j.key("assert"); j.begin_object();
+        j.key("cpu"); j.u64(a.cpu);
+        j.key("file"); j.string(a.file);
+        j.key("line"); j.u64(a.line);
+        j.key("expression"); j.string(a.expression);
+        if (a.has_values) { j.key("lhs"); j.u64(a.lhs); j.key("rhs"); j.u64(a.rhs); }
+        j.end_object();
+    }
+    j.key("kvm"); j.begin_array();
+    for (size_t i = 0; i < r.vcpus.size(); ++i) {
+        j.begin_object();
+        j.key("vcpu"); j.u64(i);
+        for (const char* k : kKvmStatKeys) { j.key(k); j.u64(stat_or_zero(r.vcpus[i], k)); }
+        j.end_object();
+    }
+    j.end_array();
+    j.key("console"); j.string(r.console);
+    j.end_object();
+    return j.str() + "\n";
+}
+
+int run_and_report(const RunOptions& o) {
+    if (!o.quiet) print_effective_command_line(o);
+    vmm::MachineConfig cfg;
+    cfg.vcpus = o.vcpus;
+    cfg.ram_bytes = o.mem_bytes;
+    cfg.kernel_path = o.kernel_path;
+    cfg.user_image_path = o.user_image_path;
+    cfg.bootargs = o.bootargs;
+    if (!o.quiet)
+        cfg.console_line = [](const std::string& line) {
+            std::printf("guest| %s\n", line.c_str());
+            std::fflush(stdout);
+        };
+    auto machine = vmm::Machine::create(cfg);
+    if (!machine) {
+        const vmm::Error& e = machine.error();
+        std::fprintf(stderr, "gmm run: %s\n", e.message().c_str());
+        switch (e.kind) {
+            case vmm::ErrorKind::NoKvm: return kExitNoKvm;
+            case vmm::ErrorKind::BadInput: return kExitUsage;
+            default: return kExitHostError;
+        }
+    }
+    if (!o.dump_dtb_path.empty()) {
+        std::ofstream out(o.dump_dtb_path, std::ios::binary);
+        const auto& blob = (*machine)->layout().fdt_blob;
+        out.write(reinterpret_cast<const char*>(blob.data()), static_cast<std::streamsize>(blob.size()));
+        if (!out) {
+            std::fprintf(stderr, "gmm run: --dump-dtb %s: cannot write the file\n", o.dump_dtb_path.c_str());
+            return kExitUsage;
+        }
+    }
+    const vmm::RunReport report = (*machine)->run(o.timeout_ms);
+    const int code = exit_code_for(report);
+    if (!o.quiet) print_vcpu_table(report);
+    print_summary(report, code);
+    if (!o.json_path.empty()) {
+        const std::string json = report_to_json(o, report, code);
+        if (o.json_path == "-") {
+            std::fputs(json.c_str(), stdout);
+        } else {
+            std::ofstream out(o.json_path);
+            out << json;
+            if (!out) {
+                std::fprintf(stderr, "gmm run: --json %s: cannot write the file\n", o.json_path.c_str());
+                return code == kExitOk ? kExitHostError : code;
+            }
+        }
+    }
+    return code;
+}
+
+}  // namespace gmm::cli

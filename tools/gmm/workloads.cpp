@@ -1,0 +1,97 @@
+#include "workloads.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+namespace gmm::cli {
+
+const std::vector<WorkloadSpec>& workloads() {
+    static const std::vector<WorkloadSpec> table = {
+        {"boot", 1, "every vCPU comes online and reports; the default", {}},
+        {"ipi", 2, "ping-pong IPIs between vCPU 0 and vCPU 1",
+         {{"rounds", ParamKind::Unsigned, 1, 100000, {}, "100", "round trips"}}},
+        {"timer", 1, "each vCPU waits in HLT for LAPIC timer ticks",
+         {{"ticks", ParamKind::Unsigned, 1, 10000, {}, "5", "timer interrupts per vCPU"}}},
+        {"ring3", 1, "each vCPU enters ring 3 and calls the kernel through the gate",
+         {{"calls", ParamKind::Unsigned, 1, 1000000, {}, "10", "gate calls per vCPU"}}},
+        {"exception", 1, "vCPU 0 raises an exception that the kernel reports",
+         {{"vector", ParamKind::Choice, 0, 0, {"0", "6", "13", "14"}, "14", "#DE, #UD, #GP or #PF"},
+          {"mode", ParamKind::Choice, 0, 0, {"kernel", "user"}, "kernel", "privilege level that faults"}}},
+        {"spin", 1, "every vCPU spins in ring 3 forever (for pause and timeout tests)", {}},
+        {"panic", 1, "the kernel fails an assertion on purpose (tests the report path)", {}},
+    };
+    return table;
+}
+
+const WorkloadSpec* find_workload(std::string_view name) {
+    for (const WorkloadSpec& w : workloads())
+        if (name == w.name) return &w;
+    return nullptr;
+}
+
+std::string workload_names() {
+    std::string out;
+    for (const WorkloadSpec& w : workloads()) {
+        if (!out.empty()) out += ", ";
+        out += w.name;
+    }
+    return out;
+}
+
+namespace {
+
+std::string accepted(const ParamSpec& p) {
+    if (p.kind == ParamKind::Unsigned) return "an integer from " + std::to_string(p.min) + " to " + std::to_string(p.max);
+    std::string out = "one of ";
+    for (size_t i = 0; i < p.choices.size(); ++i) out += (i ? ", " : "") + p.choices[i];
+    return out;
+}
+
+std::string keys(const WorkloadSpec& w) {
+    if (w.params.empty()) return "none";
+    std::string out;
+    for (const ParamSpec& p : w.params) out += (out.empty() ? "" : ", ") + std::string(p.key);
+    return out;
+}
+
+}  // namespace
+
+gmm::Result<std::map<std::string, std::string>, std::string> resolve_params(
+    const WorkloadSpec& w, const std::vector<std::string>& assignments) {
+    std::map<std::string, std::string> out;
+    for (const ParamSpec& p : w.params) out[p.key] = p.default_value;
+    for (const std::string& a : assignments) {
+        const size_t eq = a.find('=');
+        if (eq == std::string::npos || eq == 0)
+            return gmm::Err{"--param '" + a + "' is not key=value"};
+        const std::string key = a.substr(0, eq), value = a.substr(eq + 1);
+        const ParamSpec* spec = nullptr;
+        for (const ParamSpec& p : w.params)
+            if (key == p.key) spec = &p;
+        if (!spec)
+            return gmm::Err{"--param: workload '" + std::string(w.name) + "' has no key '" + key +
+                            "' (accepted: " + keys(w) + ")"};
+        bool ok = false;
+        if (spec->kind == ParamKind::Unsigned) {
+            errno = 0;
+            char* end = nullptr;
+            const unsigned long long v = value.empty() || value[0] == '-' ? 0 : std::strtoull(value.c_str(), &end, 10);
+            ok = !value.empty() && value[0] != '-' && errno == 0 && end && *end == '\0' && v >= spec->min &&
+                 v <= spec->max;
+        } else {
+            for (const std::string& c : spec->choices) ok |= value == c;
+        }
+        if (!ok)
+            return gmm::Err{"--param " + key + "=" + value + ": invalid value (accepted: " + accepted(*spec) + ")"};
+        out[key] = value;
+    }
+    return out;
+}
+
+std::string make_bootargs(const WorkloadSpec& w, const std::map<std::string, std::string>& params) {
+    std::string out = "workload=" + std::string(w.name);
+    for (const auto& [k, v] : params) out += " " + k + "=" + v;
+    return out;
+}
+
+}  // namespace gmm::cli

@@ -1,0 +1,122 @@
+// A whole VM: guest RAM, the kernel and user images, boot tables, device tree,
+// vCPUs and their threads, and the report of one run. Arch-neutral interface;
+// the x86-64 specifics live in x86_64/.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "error.h"
+#include "guest_memory.h"
+#include "kvm.h"
+#include "vcpu_runner.h"
+
+namespace gmm::vmm {
+
+struct MachineConfig {
+    uint32_t vcpus = 2;
+    uint64_t ram_bytes = 256ull << 20;
+    std::string kernel_path;
+    std::string user_image_path;
+    std::string bootargs;  // "workload=boot key=value ..."
+    // Receives every console line and guest PRINT as it happens (may be empty).
+    std::function<void(const std::string&)> console_line;
+};
+
+// How guest supervisor mode runs on this KVM (see shared/HOST-KVM.md).
+enum class KvmMode { Unknown, Emulated, Native };
+const char* kvm_mode_name(KvmMode);
+
+enum class RunEnd { Done, Assert, Exception, Timeout, Error, Stopped };
+const char* run_end_name(RunEnd);
+
+struct ExceptionInfo {
+    uint32_t cpu = 0;
+    uint64_t vector = 0, error_code = 0, rip = 0, cr2 = 0, rsp = 0, cs = 0, rflags = 0;
+    std::string description;
+};
+
+struct AssertInfo {
+    uint32_t cpu = 0;
+    std::string file;
+    uint64_t line = 0;
+    std::string expression;
+    bool has_values = false;
+    uint64_t lhs = 0, rhs = 0;
+};
+
+struct VcpuReport {
+    bool online = false;
+    uint64_t apic_id = 0;
+    uint64_t online_tsc = 0;
+    std::map<std::string, uint64_t> results;  // GMM_UCALL_RESULT key -> value
+    std::map<std::string, uint64_t> kvm;      // KVM binary stats at the end
+};
+
+struct RunReport {
+    RunEnd end = RunEnd::Error;
+    uint64_t done_status = 0;
+    std::optional<ExceptionInfo> exception;
+    std::optional<AssertInfo> assertion;
+    std::string error;  // for RunEnd::Error and Timeout: what happened
+    std::vector<VcpuReport> vcpus;
+    KvmMode kvm_mode = KvmMode::Unknown;
+    uint64_t probe_insns = 0;  // insn_emulation delta over the probe loop
+    uint64_t duration_ns = 0;
+    std::string console;
+};
+
+struct BootLayoutInfo {
+    Gpa kernel_start, kernel_end, fdt, user_image, reserved_end, pml4;
+    uint64_t fdt_size_bytes = 0;
+    uint64_t user_image_size_bytes = 0;
+    std::vector<uint8_t> fdt_blob;
+};
+
+class Machine {
+public:
+    static Result<std::unique_ptr<Machine>> create(const MachineConfig& config);
+    ~Machine();
+
+    // Starts every vCPU thread and runs until the guest ends the run (DONE,
+    // ASSERT, EXCEPTION), a vCPU fails, or timeout_ms passes. Stops all vCPUs.
+    RunReport run(uint64_t timeout_ms);
+
+    // For tests and tools while run() is in progress on another thread.
+    void pause_all();
+    void resume_all();
+    uint64_t pauses_acknowledged() const;
+    bool started() const;
+    // Ends run() from another thread (RunEnd::Stopped unless the guest ended first).
+    void request_stop();
+    // A workload result reported so far (GMM_UCALL_RESULT), while running.
+    std::optional<uint64_t> result_snapshot(uint32_t cpu, const std::string& key) const;
+
+    GuestMemory& memory() { return memory_; }
+    const BootLayoutInfo& layout() const { return layout_; }
+    uint32_t vcpu_count() const { return static_cast<uint32_t>(vcpus_.size()); }
+
+private:
+    struct Impl;
+    Machine(GuestMemory memory);
+    ExitAction handle_exit(Vcpu& vcpu);
+    ExitAction handle_io(Vcpu& vcpu);
+    ExitAction handle_ucall(Vcpu& vcpu);
+    void fail(const std::string& message);
+
+    MachineConfig config_;
+    std::optional<Kvm> kvm_;
+    std::optional<Vm> vm_;
+    GuestMemory memory_;
+    std::vector<std::unique_ptr<Vcpu>> vcpus_;
+    std::unique_ptr<VcpuRunner> runner_;
+    BootLayoutInfo layout_;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace gmm::vmm
