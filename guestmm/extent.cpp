@@ -42,6 +42,11 @@ Extent* ExtentList::find(Extent* head, uint64_t addr) {
 bool ExtentList::insert(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint64_t e, const ExtentAttrs& a) {
     auto* n = static_cast<Extent*>(slab.alloc(p));
     if (!n) return false;
+    insert_node(head, n, s, e, a);
+    return true;
+}
+
+void ExtentList::insert_node(Extent*& head, Extent* n, uint64_t s, uint64_t e, const ExtentAttrs& a) {
     n->start = s;
     n->end = e;
     n->object = a.object;
@@ -54,10 +59,14 @@ bool ExtentList::insert(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint
     while (*pp && (*pp)->start < s) pp = &(*pp)->next;
     n->next = *pp;
     *pp = n;
-    return true;
 }
 
-bool ExtentList::remove(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint64_t e, uint64_t* removed) {
+bool ExtentList::remove(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint64_t e, uint64_t* removed,
+                        const PieceSink* sink) {
+    auto piece = [&](uint64_t ps, uint64_t pe) {
+        *removed += pe - ps;
+        if (sink && sink->on_piece) sink->on_piece(sink->ctx, ps, pe);
+    };
     *removed = 0;
     Extent* spare = nullptr;
     for (Extent* x = head; x && x->start < e; x = x->next) {
@@ -76,20 +85,25 @@ bool ExtentList::remove(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint
             split_into(x, spare, e);
             spare = nullptr;
             x->end = s;
-            *removed += e - s;
+            piece(s, e);
             break;
         } else if (x->start < s) {
-            *removed += x->end - s;
+            piece(s, x->end);
             x->end = s;
             pp = &x->next;
         } else if (x->end > e) {
-            *removed += e - x->start;
+            piece(x->start, e);
             advance_start(x, e);
             break;
         } else {
-            *removed += x->end - x->start;
+            piece(x->start, x->end);
             *pp = x->next;
-            release(x, p, slab);
+            if (sink && sink->stash) {
+                object_put(x->object);
+                sink->stash->push(x);
+            } else {
+                release(x, p, slab);
+            }
         }
     }
     slab.free(p, spare);

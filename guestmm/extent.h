@@ -42,10 +42,19 @@ public:
     // Inserts [s, e) with `attrs` (range must be free in the list). Takes an
     // object reference. Fails only when out of nodes.
     static bool insert(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint64_t e, const ExtentAttrs& attrs);
+    // Inserts with a node the caller already holds (cannot fail).
+    static void insert_node(Extent*& head, Extent* n, uint64_t s, uint64_t e, const ExtentAttrs& attrs);
     // Removes [s, e), splitting fragments that straddle it. Returns false (and
-    // changes nothing) when a split needs a node it cannot get. *removed counts
-    // bytes removed.
-    static bool remove(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint64_t e, uint64_t* removed);
+    // changes nothing) when a split needs a node it cannot get. Each removed
+    // piece is reported to on_piece (ascending); freed nodes go to `stash` if
+    // given. *removed counts bytes removed.
+    struct PieceSink {
+        void (*on_piece)(void* ctx, uint64_t s, uint64_t e);
+        void* ctx;
+        NodeStash* stash;
+    };
+    static bool remove(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint64_t e, uint64_t* removed,
+                       const PieceSink* sink = nullptr);
     // Sets prot on [s, e) (splitting, then merging equal neighbours). Returns
     // false (unchanged) when out of nodes. *downgraded reports whether some
     // page lost a permission (PTEs then need a TLB flush).

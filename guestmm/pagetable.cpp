@@ -1,5 +1,7 @@
 #include "pagetable.h"
 
+#include <new>
+
 #include "pte.h"
 
 namespace gmm::mm {
@@ -59,14 +61,18 @@ PtDesc* PageTables::find_leaf(uint64_t va) const {
     return d;
 }
 
-PtDesc* PageTables::create_child_locked(Platform& p, PtDesc* d, unsigned i, Extent* extents) {
-    PtDesc* c = alloc_table(p, d->level - 1, d->base + uint64_t(i) * slot_bytes(d->level));
-    if (!c) return nullptr;
-    c->extents = extents;
+void PageTables::publish_child_locked(PtDesc* d, unsigned i, PtDesc* c) {
     store_entry(&d->table[i], (c->table_phys & pte::kAddrMask) | pte::kTableFlags);
     ++d->used;
     // Publish last: a walker that sees the child sees it fully built.
     __atomic_store_n(&d->children[i], c, __ATOMIC_RELEASE);
+}
+
+PtDesc* PageTables::create_child_locked(Platform& p, PtDesc* d, unsigned i, Extent* extents) {
+    PtDesc* c = alloc_table(p, d->level - 1, d->base + uint64_t(i) * slot_bytes(d->level));
+    if (!c) return nullptr;
+    c->extents = extents;
+    publish_child_locked(d, i, c);
     return c;
 }
 
@@ -86,18 +92,20 @@ PtDesc* PageTables::get_leaf(Platform& p, uint64_t va) {
     return d;
 }
 
-void PageTables::zap_locked(PtDesc* d, uint64_t s, uint64_t e, ZapBatch& batch) {
-    if (d->used == 0) return;
+uint64_t PageTables::zap_locked(PtDesc* d, uint64_t s, uint64_t e, ZapBatch& batch) {
+    if (d->used == 0) return e;
     unsigned first = slot_index(1, s);
     unsigned last = slot_index(1, e - 1);
     for (unsigned i = first; i <= last; ++i) {
         uint64_t v = d->table[i];
         if (!v) continue;
+        if (batch.count == ZapBatch::kMax) return d->base + uint64_t(i) * kPageSize;
         store_entry(&d->table[i], 0);
         --d->used;
         if (pte::present(v)) batch.flush = true;
         if (v & pte::kOwned) batch.frames[batch.count++] = pte::frame_of(v);
     }
+    return e;
 }
 
 void PageTables::protect_locked(PtDesc* d, uint64_t s, uint64_t e, Prot prot, ZapBatch& batch) {

@@ -44,7 +44,7 @@ static_assert(sizeof(PtDesc) <= kPtDescBytes);
 
 // Frames a zap collected; freed after the TLB flush.
 struct ZapBatch {
-    static constexpr unsigned kMax = kEntries;
+    static constexpr unsigned kMax = 128;  // bounded stack use in the guest
     uint64_t frames[kMax];
     unsigned count = 0;
     bool flush = false;  // some present entry was cleared or downgraded
@@ -63,6 +63,11 @@ public:
     }
     // Lock-free walk to the leaf descriptor for va (nullptr if not built).
     PtDesc* find_leaf(uint64_t va) const;
+    // A new, unpublished table (nullptr when out of frames) and its undo.
+    PtDesc* new_table(Platform& p, int level, uint64_t base) { return alloc_table(p, level, base); }
+    void discard_table(Platform& p, PtDesc* d) { free_table(p, d); }
+    // Links c as child i of d (caller holds d->ptl; c fully built).
+    static void publish_child_locked(PtDesc* d, unsigned i, PtDesc* c);
     // Creates child i of d; caller holds d->ptl and has checked it is absent.
     // `extents` (may be null) become the child's list before it is published.
     PtDesc* create_child_locked(Platform& p, PtDesc* d, unsigned i, Extent* extents);
@@ -70,7 +75,9 @@ public:
     PtDesc* get_leaf(Platform& p, uint64_t va);
 
     // Leaf operations; caller holds d->ptl and [s, e) lies in d's window.
-    static void zap_locked(PtDesc* d, uint64_t s, uint64_t e, ZapBatch& batch);
+    // Clears entries from s on; returns where it stopped (e, or earlier when
+    // the batch filled up and must be finished first).
+    static uint64_t zap_locked(PtDesc* d, uint64_t s, uint64_t e, ZapBatch& batch);
     static void protect_locked(PtDesc* d, uint64_t s, uint64_t e, Prot prot, ZapBatch& batch);
     // Flushes the TLB for [s, e) if needed and frees the batch's frames.
     void finish_zap(Platform& p, const void* as, uint64_t s, uint64_t e, ZapBatch& batch);

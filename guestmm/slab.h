@@ -27,7 +27,7 @@ public:
     int64_t in_use() const;
 
 private:
-    static constexpr uint32_t kMagazine = 13;
+    static constexpr uint32_t kMagazine = 160;  // > one 128 MiB leaf map (64 windows) in flight
     struct FreeObj {
         FreeObj* next;
     };
@@ -46,6 +46,27 @@ private:
     uint64_t frame_list_ = 0;  // phys of first slab frame; each frame's last 8 bytes link the next
     uint64_t frames_ = 0;
     PerCpu<Magazine> mags_;
+};
+
+// Nodes set aside by one operation for later steps that must not fail (e.g.
+// unmap hands removed extent nodes to the free-range tree). Same slab only.
+class NodeStash {
+public:
+    void push(void* n) {
+        *static_cast<void**>(n) = head_;
+        head_ = n;
+    }
+    void* pop() {
+        void* n = head_;
+        if (n) head_ = *static_cast<void**>(n);
+        return n;
+    }
+    void release_all(Platform& p, Slab& slab) {
+        while (void* n = pop()) slab.free(p, n);
+    }
+
+private:
+    void* head_ = nullptr;
 };
 
 }  // namespace gmm::mm

@@ -24,7 +24,14 @@ std::string range_text(uint64_t start, uint64_t size) {
     return "[" + hex(start) + ", " + hex(start + size) + ")";
 }
 
-Error bad(const std::string& what) { return plain_error("ELF: " + what, "is this the gmm image built for x86-64?"); }
+Error bad(const std::string& what) { return input_error("ELF: " + what, "is this the gmm image built for x86-64?"); }
+
+// A failed system call on a file the user named.
+Error file_error(std::string what, int err, std::string advice = {}) {
+    Error e = sys_error(std::move(what), err, std::move(advice));
+    e.kind = ErrorKind::BadInput;
+    return e;
+}
 
 // True when [offset, offset + count * entry_size) lies inside a file of `file_size` bytes.
 bool table_fits(uint64_t offset, uint64_t count, uint64_t entry_size, uint64_t file_size) {
@@ -144,25 +151,25 @@ Result<std::vector<uint8_t>> read_file(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         const int err = errno;
-        return Err{sys_error("open " + path, err, err == ENOENT ? "check the path (build the guest images first?)" : "")};
+        return Err{file_error("open " + path, err, err == ENOENT ? "check the path (build the guest images first?)" : "")};
     }
     struct Closer {
         int fd;
         ~Closer() { ::close(fd); }
     } closer{fd};
     struct stat sb {};
-    if (::fstat(fd, &sb) != 0) return Err{sys_error("stat " + path, errno)};
-    if (!S_ISREG(sb.st_mode)) return Err{plain_error(path + " is not a regular file")};
+    if (::fstat(fd, &sb) != 0) return Err{file_error("stat " + path, errno)};
+    if (!S_ISREG(sb.st_mode)) return Err{input_error(path + " is not a regular file")};
     if (static_cast<uint64_t>(sb.st_size) > kMaxElfFileBytes)
-        return Err{plain_error(path + " is " + std::to_string(sb.st_size) + " bytes, more than the " +
+        return Err{input_error(path + " is " + std::to_string(sb.st_size) + " bytes, more than the " +
                                std::to_string(kMaxElfFileBytes >> 20) + " MiB limit")};
     std::vector<uint8_t> bytes(static_cast<size_t>(sb.st_size));
     size_t done = 0;
     while (done < bytes.size()) {
         const ssize_t n = ::read(fd, bytes.data() + done, bytes.size() - done);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return Err{sys_error("read " + path, errno)};
-        if (n == 0) return Err{plain_error(path + " shrank while being read")};
+        if (n < 0) return Err{file_error("read " + path, errno)};
+        if (n == 0) return Err{input_error(path + " shrank while being read")};
         done += static_cast<size_t>(n);
     }
     return bytes;
@@ -179,7 +186,7 @@ Status write_segment(const Target& t, std::span<const uint8_t> file, GuestMemory
     const ElfSegment& s = *t.seg;
     if (s.file_size > 0) {
         Status st = mem.write(Gpa(t.gpa), file.subspan(s.file_offset, s.file_size));
-        if (!st) return Err{plain_error("ELF segment " + std::to_string(s.phdr_index) + ": " + st.error().what)};
+        if (!st) return Err{input_error("ELF segment " + std::to_string(s.phdr_index) + ": " + st.error().what)};
     }
     uint64_t zero_bytes = s.mem_size - s.file_size;
     if (zero_fill == ZeroFill::FreshRam) {
@@ -190,7 +197,7 @@ Status write_segment(const Target& t, std::span<const uint8_t> file, GuestMemory
     }
     if (zero_bytes > 0) {
         uint8_t* p = mem.translate(Gpa(t.gpa + s.file_size), zero_bytes);
-        if (!p) return Err{plain_error("ELF segment " + std::to_string(s.phdr_index) + ": bss outside guest RAM")};
+        if (!p) return Err{input_error("ELF segment " + std::to_string(s.phdr_index) + ": bss outside guest RAM")};
         std::memset(p, 0, zero_bytes);
     }
     return Ok{};
@@ -199,13 +206,13 @@ Status write_segment(const Target& t, std::span<const uint8_t> file, GuestMemory
 }  // namespace
 
 Result<LoadedImage> load_segments(const ElfImage& image, std::span<const uint8_t> file, GuestMemory& mem,
-                                  Placement placement, ZeroFill zero_fill) {
-    if (image.segments.empty()) return Err{plain_error("ELF: nothing to load")};
+                                  LoadPlacement placement, ZeroFill zero_fill) {
+    if (image.segments.empty()) return Err{input_error("ELF: nothing to load")};
     uint64_t vaddr_lo = UINT64_MAX;
     for (const ElfSegment& s : image.segments) {
         // The image may come from elsewhere than parse_elf64 over this file: re-check.
         if (s.file_size > s.mem_size || !table_fits(s.file_offset, s.file_size, 1, file.size()))
-            return Err{plain_error("ELF segment " + std::to_string(s.phdr_index) + ": file bytes outside the file")};
+            return Err{input_error("ELF segment " + std::to_string(s.phdr_index) + ": file bytes outside the file")};
         vaddr_lo = std::min(vaddr_lo, s.vaddr);
     }
     vaddr_lo &= ~(kPageSize - 1);
@@ -213,27 +220,27 @@ Result<LoadedImage> load_segments(const ElfImage& image, std::span<const uint8_t
     std::vector<Target> targets;
     for (const ElfSegment& s : image.segments) {
         uint64_t gpa = s.paddr;
-        if (placement.kind == Placement::Kind::Contiguous) {
+        if (placement.kind == LoadPlacement::Kind::Contiguous) {
             if (__builtin_add_overflow(placement.base.value(), s.vaddr - vaddr_lo, &gpa))
-                return Err{plain_error("ELF segment " + std::to_string(s.phdr_index) + ": placement wraps")};
+                return Err{input_error("ELF segment " + std::to_string(s.phdr_index) + ": placement wraps")};
         }
         targets.push_back(Target{&s, gpa});
     }
-    const std::string where = placement.kind == Placement::Kind::Contiguous ? "GPA" : "physical address";
-    if (placement.kind == Placement::Kind::Contiguous && !placement.base.is_aligned(kPageSize))
-        return Err{plain_error("ELF: contiguous load base " + hex(placement.base.value()) + " is not page-aligned")};
+    const std::string where = placement.kind == LoadPlacement::Kind::Contiguous ? "GPA" : "physical address";
+    if (placement.kind == LoadPlacement::Kind::Contiguous && !placement.base.is_aligned(kPageSize))
+        return Err{input_error("ELF: contiguous load base " + hex(placement.base.value()) + " is not page-aligned")};
 
     for (const Target& t : targets) {
         const ElfSegment& s = *t.seg;
         const std::string who = "ELF segment " + std::to_string(s.phdr_index) + " at " + where + " " +
                                 range_text(t.gpa, s.mem_size);
         uint64_t end = 0;
-        if (__builtin_add_overflow(t.gpa, s.mem_size, &end)) return Err{plain_error(who + " wraps around")};
-        if (placement.kind == Placement::Kind::AtPhysicalAddress && t.gpa < kMinKernelLoadGpa)
-            return Err{plain_error(who + " lies below 1 MiB, where the boot structures live",
+        if (__builtin_add_overflow(t.gpa, s.mem_size, &end)) return Err{input_error(who + " wraps around")};
+        if (placement.kind == LoadPlacement::Kind::AtPhysicalAddress && t.gpa < kMinKernelLoadGpa)
+            return Err{input_error(who + " lies below 1 MiB, where the boot structures live",
                                    "link the kernel at physical address 0x100000 or above")};
         if (!mem.contains(Gpa(t.gpa), s.mem_size))
-            return Err{plain_error(who + " is not inside guest RAM (" + std::to_string(mem.ram_size_bytes() >> 20) +
+            return Err{input_error(who + " is not inside guest RAM (" + std::to_string(mem.ram_size_bytes() >> 20) +
                                        " MiB)",
                                    "give the guest more memory")};
     }
@@ -241,7 +248,7 @@ Result<LoadedImage> load_segments(const ElfImage& image, std::span<const uint8_t
         for (size_t j = i + 1; j < targets.size(); ++j) {
             const Target &a = targets[i], &b = targets[j];
             if (a.gpa < b.gpa + b.seg->mem_size && b.gpa < a.gpa + a.seg->mem_size)
-                return Err{plain_error("ELF segments " + std::to_string(a.seg->phdr_index) + " " +
+                return Err{input_error("ELF segments " + std::to_string(a.seg->phdr_index) + " " +
                                        range_text(a.gpa, a.seg->mem_size) + " and " +
                                        std::to_string(b.seg->phdr_index) + " " + range_text(b.gpa, b.seg->mem_size) +
                                        " overlap in guest memory")};
@@ -257,9 +264,9 @@ Result<LoadedImage> load_segments(const ElfImage& image, std::span<const uint8_t
     }
     LoadedImage out;
     out.gpa_start = Gpa(gpa_lo & ~(kPageSize - 1));
-    out.gpa_end = Gpa(align_up_or_zero(gpa_hi, kPageSize));  // gpa_hi is inside RAM: cannot wrap
+    out.gpa_end = Gpa(gpa_hi);
     out.gva_start = Gva(vaddr_lo);
-    out.size_bytes = out.gpa_end.minus(out.gpa_start);
+    out.size_bytes = align_up_or_zero(gpa_hi, kPageSize) - out.gpa_start.value();  // gpa_hi is in RAM: no wrap
     out.entry = Gva(image.entry);
     return out;
 }

@@ -41,11 +41,12 @@ struct ElfImage {
 // at least one PT_LOAD, and an entry point inside an executable segment.
 Result<ElfImage> parse_elf64(std::span<const uint8_t> file);
 
-// Reads a whole regular file of at most kMaxElfFileBytes.
+// Reads a whole regular file of at most kMaxElfFileBytes. Failures are
+// ErrorKind::BadInput (the user named the file), with errno when a call failed.
 Result<std::vector<uint8_t>> read_file(const std::string& path);
 
 // Where load_segments puts the segments.
-struct Placement {
+struct LoadPlacement {
     enum class Kind {
         AtPhysicalAddress,  // each segment at its p_paddr (the kernel); must lie in [1 MiB, RAM)
         Contiguous,         // by vaddr relative to the lowest page, starting at `base` (the user runtime)
@@ -53,8 +54,8 @@ struct Placement {
     Kind kind = Kind::AtPhysicalAddress;
     Gpa base{};  // Contiguous only; page-aligned
 
-    static Placement at_physical_address() { return Placement{Kind::AtPhysicalAddress, Gpa{}}; }
-    static Placement contiguous(Gpa base) { return Placement{Kind::Contiguous, base}; }
+    static LoadPlacement at_physical_address() { return LoadPlacement{Kind::AtPhysicalAddress, Gpa{}}; }
+    static LoadPlacement contiguous(Gpa base) { return LoadPlacement{Kind::Contiguous, base}; }
 };
 
 constexpr uint64_t kMinKernelLoadGpa = 1ull << 20;
@@ -66,14 +67,14 @@ enum class ZeroFill {
 };
 
 struct LoadedImage {
-    Gpa gpa_start;        // lowest byte written (page-aligned down)
-    Gpa gpa_end;          // end of the highest segment, page-aligned up
+    Gpa gpa_start;        // lowest segment's first page (page-aligned down)
+    Gpa gpa_end;          // exclusive: max(load address + mem_size), not rounded
     Gva gva_start;        // lowest vaddr, page-aligned down
-    uint64_t size_bytes;  // gpa_end - gpa_start
+    uint64_t size_bytes;  // [gpa_start, gpa_end) rounded up to whole pages
     Gva entry;
 };
 
 Result<LoadedImage> load_segments(const ElfImage& image, std::span<const uint8_t> file, GuestMemory& mem,
-                                  Placement placement, ZeroFill zero_fill = ZeroFill::FreshRam);
+                                  LoadPlacement placement, ZeroFill zero_fill = ZeroFill::FreshRam);
 
 }  // namespace gmm::vmm

@@ -1,7 +1,9 @@
 #include "kvm.h"
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/ioctl.h>
@@ -9,6 +11,29 @@
 #include <unistd.h>
 
 namespace gmm::vmm {
+
+namespace {
+// Debian's <linux/kvm.h> declares flexible arrays with __DECLARE_FLEX_ARRAY,
+// which in C++ adds an empty struct member and changes sizeof (kvm_cpuid2 is 12
+// bytes instead of 8, kvm_msrs 16 instead of 8). The ioctl numbers encode that
+// size, so the C++ spellings are wrong and KVM answers EINVAL. Define them with
+// the C layout; the entries still start at offset 8 either way.
+struct CpuidHeaderC {
+    uint32_t nent, padding;
+};
+struct MsrsHeaderC {
+    uint32_t nmsrs, pad;
+};
+constexpr unsigned long kKvmGetSupportedCpuid = _IOWR(KVMIO, 0x05, CpuidHeaderC);
+constexpr unsigned long kKvmSetCpuid2 = _IOW(KVMIO, 0x90, CpuidHeaderC);
+constexpr unsigned long kKvmSetMsrs = _IOW(KVMIO, 0x89, MsrsHeaderC);
+static_assert(kKvmGetSupportedCpuid == 0xc008ae05ul, "KVM_GET_SUPPORTED_CPUID as the kernel defines it");
+static_assert(kKvmSetCpuid2 == 0x4008ae90ul, "KVM_SET_CPUID2 as the kernel defines it");
+static_assert(kKvmSetMsrs == 0x4008ae89ul, "KVM_SET_MSRS as the kernel defines it");
+// In C the entry arrays start at byte 8; in C++ the header structs put them
+// elsewhere, so buffers are laid out by hand: {u32 count; u32 pad; entries...}.
+constexpr size_t kEntriesOffsetC = 8;
+}  // namespace
 
 Fd& Fd::operator=(Fd&& o) noexcept {
     if (this != &o) {
@@ -70,11 +95,15 @@ int Kvm::check_extension(long cap) const {
 
 Result<std::vector<kvm_cpuid_entry2>> Kvm::supported_cpuid() const {
     for (uint32_t n = 64; n <= 4096; n *= 2) {
-        std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2));
-        auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.data());
-        cpuid->nent = n;
-        if (ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0)
-            return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
+        std::vector<uint8_t> buf(kEntriesOffsetC + n * sizeof(kvm_cpuid_entry2));
+        CpuidHeaderC header{n, 0};
+        std::memcpy(buf.data(), &header, sizeof header);
+        if (ioctl(fd_.get(), kKvmGetSupportedCpuid, buf.data()) == 0) {
+            std::memcpy(&header, buf.data(), sizeof header);
+            std::vector<kvm_cpuid_entry2> entries(std::min(header.nent, n));
+            std::memcpy(entries.data(), buf.data() + kEntriesOffsetC, entries.size() * sizeof(kvm_cpuid_entry2));
+            return entries;
+        }
         if (errno != E2BIG) return Err{sys_error("KVM_GET_SUPPORTED_CPUID", errno)};
     }
     return Err{plain_error("KVM_GET_SUPPORTED_CPUID: more than 4096 entries")};
@@ -163,29 +192,31 @@ Status Vcpu::set_sregs(const kvm_sregs& s) {
 }
 
 Status Vcpu::set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs) {
-    std::vector<uint8_t> buf(sizeof(kvm_msrs) + msrs.size() * sizeof(kvm_msr_entry));
-    auto* m = reinterpret_cast<kvm_msrs*>(buf.data());
-    m->nmsrs = static_cast<uint32_t>(msrs.size());
+    std::vector<uint8_t> buf(kEntriesOffsetC + msrs.size() * sizeof(kvm_msr_entry));
+    const MsrsHeaderC header{static_cast<uint32_t>(msrs.size()), 0};
+    std::memcpy(buf.data(), &header, sizeof header);
     for (size_t i = 0; i < msrs.size(); ++i) {
-        m->entries[i].index = msrs[i].first;
-        m->entries[i].data = msrs[i].second;
+        kvm_msr_entry e{};
+        e.index = msrs[i].first;
+        e.data = msrs[i].second;
+        std::memcpy(buf.data() + kEntriesOffsetC + i * sizeof e, &e, sizeof e);
     }
-    int r = ioctl(fd_.get(), KVM_SET_MSRS, m);
+    int r = ioctl(fd_.get(), kKvmSetMsrs, buf.data());
     if (r < 0) return Err{sys_error("KVM_SET_MSRS", errno)};
     if (static_cast<size_t>(r) != msrs.size()) {
-        char buf2[64];
-        std::snprintf(buf2, sizeof buf2, "KVM_SET_MSRS rejected MSR 0x%x", msrs[static_cast<size_t>(r)].first);
-        return Err{plain_error(buf2)};
+        char text[64];
+        std::snprintf(text, sizeof text, "KVM_SET_MSRS rejected MSR 0x%x", msrs[static_cast<size_t>(r)].first);
+        return Err{plain_error(text)};
     }
     return Ok{};
 }
 
 Status Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& entries) {
-    std::vector<uint8_t> buf(sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2));
-    auto* c = reinterpret_cast<kvm_cpuid2*>(buf.data());
-    c->nent = static_cast<uint32_t>(entries.size());
-    std::memcpy(c->entries, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
-    if (ioctl(fd_.get(), KVM_SET_CPUID2, c) != 0) return Err{sys_error("KVM_SET_CPUID2", errno)};
+    std::vector<uint8_t> buf(kEntriesOffsetC + entries.size() * sizeof(kvm_cpuid_entry2));
+    const CpuidHeaderC header{static_cast<uint32_t>(entries.size()), 0};
+    std::memcpy(buf.data(), &header, sizeof header);
+    std::memcpy(buf.data() + kEntriesOffsetC, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+    if (ioctl(fd_.get(), kKvmSetCpuid2, buf.data()) != 0) return Err{sys_error("KVM_SET_CPUID2", errno)};
     return Ok{};
 }
 

@@ -112,7 +112,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (!kernel_file) return Err{input_error("kernel: " + kernel_file.error().message())};
     auto kernel = parse_elf64(*kernel_file);
     if (!kernel) return Err{input_error("kernel " + config.kernel_path + ": " + kernel.error().message())};
-    auto kernel_loaded = load_segments(*kernel, *kernel_file, m->memory_, Placement::at_physical_address());
+    auto kernel_loaded = load_segments(*kernel, *kernel_file, m->memory_, LoadPlacement::at_physical_address());
     if (!kernel_loaded)
         return Err{input_error("kernel " + config.kernel_path + ": " + kernel_loaded.error().message(),
                                "--mem may be too small for the kernel")};
@@ -131,7 +131,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (!user) return Err{input_error("user image " + config.user_image_path + ": " + user.error().message())};
     auto gate = user->symbol("gmm_user_gate");
     if (!gate) return Err{input_error("user image " + config.user_image_path + " has no symbol gmm_user_gate")};
-    auto user_loaded = load_segments(*user, *user_file, m->memory_, Placement::contiguous(L.user_image));
+    auto user_loaded = load_segments(*user, *user_file, m->memory_, LoadPlacement::contiguous(L.user_image));
     if (!user_loaded)
         return Err{input_error("user image " + config.user_image_path + ": " + user_loaded.error().message(),
                                "--mem may be too small")};

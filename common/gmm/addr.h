@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include <compare>
+
 namespace gmm {
 
 template <typename Tag>

@@ -35,10 +35,11 @@ ElfSpec kernel_spec() {
 std::string error_of(const std::vector<uint8_t>& file) {
     auto r = parse_elf64(file);
     REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == ErrorKind::BadInput);
     return r.error().what;
 }
 
-std::string load_error(const ElfSpec& spec, Placement placement, uint64_t ram = 16 * kMiB) {
+std::string load_error(const ElfSpec& spec, LoadPlacement placement, uint64_t ram = 16 * kMiB) {
     const auto file = build_elf(spec);
     auto img = parse_elf64(file);
     REQUIRE(img.ok());
@@ -46,6 +47,7 @@ std::string load_error(const ElfSpec& spec, Placement placement, uint64_t ram = 
     REQUIRE(mem.ok());
     auto r = load_segments(*img, file, *mem, placement);
     REQUIRE_FALSE(r.ok());
+    CHECK(r.error().kind == ErrorKind::BadInput);
     return r.error().what;
 }
 }  // namespace
@@ -186,10 +188,10 @@ TEST_CASE("load_segments places the kernel at p_paddr with zeroed bss", "[elf]")
     // Dirty the bss area first: the partial page after file data must be zeroed.
     std::vector<uint8_t> junk(0x100, 0xee);
     REQUIRE(mem->write(Gpa(0x102010), junk).ok());
-    auto loaded = load_segments(*img, file, *mem, Placement::at_physical_address());
+    auto loaded = load_segments(*img, file, *mem, LoadPlacement::at_physical_address());
     REQUIRE(loaded.ok());
     CHECK(loaded->gpa_start == Gpa(0x100000));
-    CHECK(loaded->gpa_end == Gpa(0x105000));
+    CHECK(loaded->gpa_end == Gpa(0x105000));  // 0x102000 + 0x3000
     CHECK(loaded->size_bytes == 0x5000);
     CHECK(loaded->gva_start == Gva(kImage + 0x100000));
     CHECK(loaded->entry == Gva(kImage + 0x100010));
@@ -209,7 +211,7 @@ TEST_CASE("load_segments with explicit zero fill clears the whole bss", "[elf]")
     REQUIRE(mem.ok());
     std::vector<uint8_t> junk(0x10, 0xee);
     REQUIRE(mem->write(Gpa(0x104ff0), junk).ok());
-    REQUIRE(load_segments(*img, file, *mem, Placement::at_physical_address(), ZeroFill::Explicit).ok());
+    REQUIRE(load_segments(*img, file, *mem, LoadPlacement::at_physical_address(), ZeroFill::Explicit).ok());
     CHECK(mem->translate(Gpa(0x104ff0), 1)[0] == 0);
     CHECK(mem->translate(Gpa(0x104fff), 1)[0] == 0);
 }
@@ -217,7 +219,7 @@ TEST_CASE("load_segments with explicit zero fill clears the whole bss", "[elf]")
 TEST_CASE("load_segments refuses a kernel segment below 1 MiB", "[elf]") {
     ElfSpec s = kernel_spec();
     s.segs[1].paddr = 0xff000;
-    const std::string e = load_error(s, Placement::at_physical_address());
+    const std::string e = load_error(s, LoadPlacement::at_physical_address());
     CHECK(e.find("segment 1") != std::string::npos);
     CHECK(e.find("below 1 MiB") != std::string::npos);
     CHECK(e.find("0xff000") != std::string::npos);
@@ -226,24 +228,24 @@ TEST_CASE("load_segments refuses a kernel segment below 1 MiB", "[elf]") {
 TEST_CASE("load_segments refuses segments beyond RAM or in the MMIO hole", "[elf]") {
     ElfSpec s = kernel_spec();
     s.segs[1].paddr = 16 * kMiB - 0x1000;  // bss runs past the end of 16 MiB
-    const std::string e = load_error(s, Placement::at_physical_address());
+    const std::string e = load_error(s, LoadPlacement::at_physical_address());
     CHECK(e.find("segment 1") != std::string::npos);
     CHECK(e.find("not inside guest RAM") != std::string::npos);
     s.segs[1].paddr = 0xc0000000;
-    CHECK(load_error(s, Placement::at_physical_address()).find("not inside guest RAM") != std::string::npos);
+    CHECK(load_error(s, LoadPlacement::at_physical_address()).find("not inside guest RAM") != std::string::npos);
 }
 
 TEST_CASE("load_segments refuses overlapping segments and names both", "[elf]") {
     ElfSpec s = kernel_spec();
     s.segs[1].paddr = 0x100800;
-    const std::string e = load_error(s, Placement::at_physical_address());
+    const std::string e = load_error(s, LoadPlacement::at_physical_address());
     CHECK(e.find("segments 0") != std::string::npos);
     CHECK(e.find("and 1") != std::string::npos);
     CHECK(e.find("overlap") != std::string::npos);
     // Contiguous placement checks overlap by vaddr.
     ElfSpec u = kernel_spec();
     u.segs[1].vaddr = kImage + 0x100ff0;
-    CHECK(load_error(u, Placement::contiguous(Gpa(0x400000))).find("overlap") != std::string::npos);
+    CHECK(load_error(u, LoadPlacement::contiguous(Gpa(0x400000))).find("overlap") != std::string::npos);
 }
 
 TEST_CASE("load_segments lays the user runtime out contiguously from a base", "[elf]") {
@@ -256,10 +258,11 @@ TEST_CASE("load_segments lays the user runtime out contiguously from a base", "[
     REQUIRE(img.ok());
     auto mem = GuestMemory::create(16 * kMiB);
     REQUIRE(mem.ok());
-    auto loaded = load_segments(*img, file, *mem, Placement::contiguous(Gpa(0x800000)));
+    auto loaded = load_segments(*img, file, *mem, LoadPlacement::contiguous(Gpa(0x800000)));
     REQUIRE(loaded.ok());
     CHECK(loaded->gva_start == Gva(0x401000));
     CHECK(loaded->gpa_start == Gpa(0x800000));
+    CHECK(loaded->gpa_end == Gpa(0x804100));
     CHECK(loaded->size_bytes == 0x5000);  // [0x401000, 0x405100) rounded up
     CHECK(loaded->entry == Gva(0x401000));
     CHECK(mem->translate(Gpa(0x800000), 1)[0] == 0x90);
@@ -269,10 +272,10 @@ TEST_CASE("load_segments lays the user runtime out contiguously from a base", "[
 
 TEST_CASE("load_segments refuses an unaligned or out-of-RAM contiguous base", "[elf]") {
     ElfSpec s = kernel_spec();
-    CHECK(load_error(s, Placement::contiguous(Gpa(0x800010))).find("page-aligned") != std::string::npos);
-    CHECK(load_error(s, Placement::contiguous(Gpa(16 * kMiB - 0x1000))).find("not inside guest RAM") !=
+    CHECK(load_error(s, LoadPlacement::contiguous(Gpa(0x800010))).find("page-aligned") != std::string::npos);
+    CHECK(load_error(s, LoadPlacement::contiguous(Gpa(16 * kMiB - 0x1000))).find("not inside guest RAM") !=
           std::string::npos);
-    CHECK(load_error(s, Placement::contiguous(Gpa(~0ull & ~0xfffull))).find("wrap") != std::string::npos);
+    CHECK(load_error(s, LoadPlacement::contiguous(Gpa(~0ull & ~0xfffull))).find("wrap") != std::string::npos);
 }
 
 TEST_CASE("read_file reads a file and explains missing files and directories", "[elf]") {
@@ -290,6 +293,7 @@ TEST_CASE("read_file reads a file and explains missing files and directories", "
     auto missing = read_file("/nonexistent/gmm-kernel.elf");
     REQUIRE_FALSE(missing.ok());
     CHECK(missing.error().errno_value == ENOENT);
+    CHECK(missing.error().kind == ErrorKind::BadInput);
     CHECK(missing.error().what.find("/nonexistent/gmm-kernel.elf") != std::string::npos);
 
     auto dir = read_file("/tmp");

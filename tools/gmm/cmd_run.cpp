@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "gmm/abi/boot.h"
 #include "machine.h"
 #include "run_report.h"
 #include "size_parse.h"

@@ -1,0 +1,28 @@
+// What the kernel reads from the flattened device tree (libfdt): /chosen
+// bootargs and gmm properties, /cpus, /memory@0. Called on CPU 0 with
+// interrupts disabled: libfdt is ordinary user-space code that may use the red
+// zone below RSP, which an interrupt on the same stack would overwrite.
+#pragma once
+
+#include <stdint.h>
+
+#include "gmm/addr.h"
+
+namespace gmm::kernel {
+
+// Cost where ring 0 is emulated: ~20,000 instructions for the tree the VMM
+// builds (measured with GMM_UCALL_PROBE pairs); every path lookup walks the
+// nodes before the target, so the order of root's children matters.
+struct FdtInfo {
+    uint64_t timebase_hz = 0;
+    uint64_t ram_bytes = 0;
+    const char* bootargs = nullptr;  // points into the FDT
+    uint32_t bootargs_len = 0;
+    uint64_t boot_info_gpa = 0;
+    uint32_t abi_version = 0;
+};
+
+// Asserts on a malformed tree or a missing node/property.
+void fdt_read(Gpa fdt_gpa, uint64_t fdt_size_bytes, FdtInfo& out);
+
+}  // namespace gmm::kernel

@@ -1,0 +1,52 @@
+#include "syscall.h"
+
+#include "console.h"
+#include "gmm/abi/syscall.h"
+#include "percpu.h"
+#include "ucall.h"
+#include "user.h"
+#include "x86_64/cpu.h"
+
+namespace gmm::kernel {
+
+namespace {
+
+constexpr uint64_t kConsoleWriteMaxBytes = 256;  // each byte is a VM exit
+
+int64_t sys_console_write(uint64_t user_ptr, uint64_t len) {
+    if (len > kConsoleWriteMaxBytes) len = kConsoleWriteMaxBytes;
+    if (len == 0) return 0;
+    // Validate the whole range first, then print: no partial output for a bad pointer.
+    if (!user_range_for_each(Gva(user_ptr), len, [](const char*, uint64_t) {})) return -GMM_EFAULT;
+    user_range_for_each(Gva(user_ptr), len, [](const char* p, uint64_t n) { console_write(p, n); });
+    return int64_t(len);
+}
+
+int64_t sys_report(uint64_t key, uint64_t value) {
+    if (key >= uint64_t(user::ReportKey::Count)) return -GMM_EINVAL;
+    ucall_result(user::kReportKeyNames[key], value);
+    return 0;
+}
+
+}  // namespace
+
+int64_t syscall_handle(const SyscallArgs& args) {
+    PerCpu& me = this_cpu();
+    ++me.gate_calls;
+    switch (args.nr) {
+    case GMM_SYS_EXIT_THREAD:
+        user_thread_exit(args.a[0]);
+    case GMM_SYS_CONSOLE_WRITE:
+        return sys_console_write(args.a[0], args.a[1]);
+    case GMM_SYS_GETCPU:
+        return me.cpu_index;
+    case GMM_SYS_CLOCK:
+        return int64_t(x86::rdtsc());
+    case GMM_SYS_REPORT:
+        return sys_report(args.a[0], args.a[1]);
+    default:
+        return -GMM_ENOSYS;
+    }
+}
+
+}  // namespace gmm::kernel

@@ -1,0 +1,54 @@
+// The C++ side of every interrupt and exception: interrupts the kernel uses,
+// the #UD system-call gate, and reports for everything else.
+#include "apic.h"
+#include "exceptions.h"
+#include "kernel.h"
+#include "percpu.h"
+#include "syscall.h"
+#include "trap.h"
+
+namespace gmm::kernel::x86 {
+
+namespace {
+
+// A #UD from ring 3 at exactly the runtime's gate address is a system call.
+bool is_syscall_gate(const TrapFrame& f) {
+    return f.from_user() && g_kernel.boot_info != nullptr && f.rip == g_kernel.boot_info->user_gate_gva;
+}
+
+void on_timer() {
+    PerCpu& me = this_cpu();
+    const uint64_t ticks = me.timer_ticks + 1;
+    me.timer_ticks = ticks;
+    if (ticks < me.timer_target_ticks) apic::timer_rearm(uint32_t(me.timer_period_count));
+    apic::eoi();
+}
+
+}  // namespace
+
+extern "C" void gmm_trap_dispatch(TrapFrame* frame) {
+    TrapFrame& f = *frame;
+    switch (static_cast<Vector>(f.vector)) {
+    case Vector::Wakeup:
+        this_cpu().ipi_count = this_cpu().ipi_count + 1;
+        apic::eoi();
+        return;
+    case Vector::Timer:
+        on_timer();
+        return;
+    case Vector::Spurious:
+        return;  // no EOI for the spurious vector
+    case Vector::InvalidOpcode:
+        if (is_syscall_gate(f)) {
+            f.rax = uint64_t(syscall_handle(SyscallArgs{f.rax, {f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9}}));
+            f.rip += 2;  // past the ud2
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    report_exception(f);
+}
+
+}  // namespace gmm::kernel::x86

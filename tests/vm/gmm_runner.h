@@ -1,0 +1,34 @@
+// Runs `gmm run ... --json FILE` as a subprocess with a hard wall-clock limit
+// and returns its exit code, output and parsed JSON report.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "json_reader.h"
+
+namespace gmm::test {
+
+struct GmmRun {
+    int exit_code = -1;        // process exit status; -1 if killed by a signal
+    bool killed_at_limit = false;
+    std::chrono::milliseconds wall{0};
+    std::string stdout_text;
+    std::string stderr_text;
+    std::optional<JsonValue> json;  // absent when gmm wrote no (valid) JSON
+    std::string json_error;
+};
+
+// `args` follow "gmm run"; the runner adds --json. The process is killed (and
+// killed_at_limit set) after `hard_limit`.
+GmmRun run_gmm(const std::vector<std::string>& args, std::chrono::seconds hard_limit);
+
+// Convenience: results of one vCPU, e.g. result_u64(run, 0, "gate_calls").
+uint64_t result_u64(const GmmRun& run, size_t vcpu, const std::string& key);
+
+// A one-line summary for failure messages (exit code, reason, stderr, console).
+std::string describe(const GmmRun& run);
+
+}  // namespace gmm::test
