@@ -308,3 +308,41 @@ TEST_CASE("option strings parse and bad ones name the offending part", "[options
     format_options(parse("extents,placement=hier"), buf, sizeof buf);
     CHECK(std::string(buf) == "extents,placement=hier,freecache=none");
 }
+
+namespace {
+struct HookCounts {
+    std::atomic<int64_t> acquire[8]{}, contended[8]{}, acquired[8]{}, release[8]{};
+};
+HookCounts g_hook_counts;
+void on_acquire(LockClass c, LockSide, const void*) { g_hook_counts.acquire[int(c)]++; }
+void on_contended(LockClass c, LockSide, const void*) { g_hook_counts.contended[int(c)]++; }
+void on_acquired(LockClass c, LockSide, const void*) { g_hook_counts.acquired[int(c)]++; }
+void on_release(LockClass c, LockSide, const void*) { g_hook_counts.release[int(c)]++; }
+const LockHooks kHooks{&on_acquire, &on_contended, &on_acquired, &on_release};
+}  // namespace
+
+TEST_CASE("lock hooks see every acquisition with its lock class", "[ops][locks]") {
+    auto spec = GENERATE(std::string("global"), std::string("extents"));
+    INFO(spec);
+    for (auto& c : g_hook_counts.acquire) c = 0;
+    for (auto& c : g_hook_counts.acquired) c = 0;
+    for (auto& c : g_hook_counts.release) c = 0;
+    {
+        Env env(spec);
+        set_lock_hooks(&kHooks);
+        REQUIRE(env.as.map(Gva(1 * GiB), 1 * MiB, kRW, MapFlags::Private | MapFlags::Fixed).ok());
+        REQUIRE(touch(env.as, 1 * GiB) == FaultKind::Installed);  // global builds the tables here
+        int64_t before = g_hook_counts.acquired[int(LockClass::PtLock)].load();
+        REQUIRE(touch(env.as, 1 * GiB + 4096) == FaultKind::Installed);
+        CHECK(g_hook_counts.acquired[int(LockClass::PtLock)].load() == before + 1);  // one PTL per fault
+        if (spec == "global") CHECK(g_hook_counts.acquired[int(LockClass::MmLock)].load() >= 2);
+        else CHECK(g_hook_counts.acquired[int(LockClass::MmLock)].load() == 0);  // no mm-wide lock
+        REQUIRE(env.as.unmap(Gva(1 * GiB), 1 * MiB).ok());
+        set_lock_hooks(nullptr);
+    }
+    for (int c = 0; c < int(LockClass::Count); ++c) {
+        INFO(lock_class_name(LockClass(c)));
+        CHECK(g_hook_counts.acquire[c].load() == g_hook_counts.acquired[c].load());
+        CHECK(g_hook_counts.acquired[c].load() == g_hook_counts.release[c].load());
+    }
+}

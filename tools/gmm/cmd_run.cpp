@@ -20,6 +20,7 @@ namespace {
 
 constexpr uint64_t kDefaultTimeoutSec = 60;
 constexpr uint64_t kMaxTimeoutSec = 24 * 3600;
+constexpr uint64_t kMaxMemBytes = 64ull << 30;  // the boot page-table area covers this much
 
 void print_run_help(FILE* out) {
     std::fprintf(out,
@@ -119,7 +120,10 @@ int cmd_run(int argc, char** argv) {
     }
     if (optind < argc) return usage_error(std::string("unexpected argument '") + argv[optind] + "' (see gmm run --help)");
     if (opt.mem_bytes % (2ull << 20) != 0)
-        return usage_error("--mem " + std::to_string(opt.mem_bytes) + " bytes is not a multiple of 2 MiB");
+        return usage_error("--mem " + std::to_string(opt.mem_bytes) + " bytes is not a multiple of 2 MiB "
+                           "(accepted: 4M, 6M, ... up to 64G)");
+    if (opt.mem_bytes > kMaxMemBytes)
+        return usage_error("--mem " + std::to_string(opt.mem_bytes >> 20) + " MiB is above the maximum of 64G");
     const WorkloadSpec* w = find_workload(workload_name);
     if (!w) return usage_error("unknown workload '" + workload_name + "' (accepted: " + workload_names() + ")");
     auto params = resolve_params(*w, assignments);
