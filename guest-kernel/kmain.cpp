@@ -74,6 +74,7 @@ extern "C" [[noreturn]] void gmm_kernel_main(uint64_t fdt_gpa, uint64_t cpu_inde
     x86::apic::init_this_cpu();
     PerCpu& me = g_percpu[cpu];  // not this_cpu(): GS was only just set
     me.apic_id = x86::apic::read_apic_id();
+    GMM_ASSERT_EQ(me.apic_id, cpu);  // the protocol: APIC id = cpu index (IPIs rely on it)
 
     if (cpu == 0) setup_machine(Gpa(fdt_gpa), Gpa(boot_info_gpa));
 

@@ -26,11 +26,9 @@ struct Runs {
     Slab* slab;
     uint64_t s = 0, e = 0;
     bool active = false;
-    bool enabled = true;
 
     static void piece(void* ctx, uint64_t ps, uint64_t pe) {
         auto* r = static_cast<Runs*>(ctx);
-        if (!r->enabled) return;
         if (r->active && r->e == ps) {
             r->e = pe;
             return;

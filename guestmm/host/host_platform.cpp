@@ -80,7 +80,7 @@ bool HostPlatform::alloc_zeroed_frame(uint64_t* phys) {
         return false;
     }
     Slot& s = slots_[cpu_id()];
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SlotLock> g(s.lock);
     if (s.frames.empty() && !refill(s)) return false;
     *phys = s.frames.back();
     s.frames.pop_back();
@@ -92,7 +92,7 @@ void HostPlatform::free_frame(uint64_t phys) {
     // Mark only; phys_to_virt() zeroes it if anyone ever looks inside.
     if (Arena* a = arena_of(phys)) a->stale[(phys - reinterpret_cast<uint64_t>(a->base)) >> 12] = 1;
     Slot& s = slots_[cpu_id()];
-    std::lock_guard<std::mutex> g(s.lock);
+    std::lock_guard<SlotLock> g(s.lock);
     --s.in_use;
     s.frames.push_back(phys);
     if (s.frames.size() > kSlotMax) {
@@ -107,7 +107,7 @@ void HostPlatform::free_frame(uint64_t phys) {
 int64_t HostPlatform::frames_in_use() const {
     int64_t n = 0;
     for (const Slot& s : slots_) {
-        std::lock_guard<std::mutex> g(const_cast<std::mutex&>(s.lock));
+        std::lock_guard<SlotLock> g(const_cast<SlotLock&>(s.lock));
         n += s.in_use;
     }
     return n;

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "guestmm/percpu.h"
@@ -45,8 +46,20 @@ public:
     void set_spin_iterations(uint32_t n) { spin_iterations_ = n; }
 
 private:
+    // A thread's slot is normally used by that thread alone; the lock only
+    // covers slot sharing (more than kMaxCpus threads) and pool transfers.
+    class SlotLock {
+    public:
+        void lock() {
+            while (flag_.test_and_set(std::memory_order_acquire)) std::this_thread::yield();
+        }
+        void unlock() { flag_.clear(std::memory_order_release); }
+
+    private:
+        std::atomic_flag flag_ = ATOMIC_FLAG_INIT;
+    };
     struct alignas(64) Slot {
-        std::mutex lock;
+        SlotLock lock;
         std::vector<uint64_t> frames;  // free, already zeroed
         int64_t in_use = 0;
     };
