@@ -18,11 +18,34 @@ enum gmm_syscall_nr {
     GMM_SYS_CLOCK = 3,        /* () -> TSC */
     GMM_SYS_REPORT = 4,       /* (key id, value) -> 0; forwarded to the host */
     GMM_SYS_NR_FOUNDATION = 5,
+    /* Memory management (issue 4). POSIX-like semantics, Linux flag values. */
+    GMM_SYS_MMAP = 5,         /* (addr hint, length, prot, flags) -> addr, or -errno */
+    GMM_SYS_MUNMAP = 6,       /* (addr, length) -> 0 or -errno */
+    GMM_SYS_MPROTECT = 7,     /* (addr, length, prot) -> 0 or -errno */
+    /* Threads and waiting. A waiting thread sleeps; an idle vCPU waits in HLT. */
+    GMM_SYS_THREAD_CREATE = 8,/* (entry, stack_top, arg, cpu) -> thread id or -errno */
+    GMM_SYS_WAIT = 9,         /* (user u32 ptr, expected) -> 0 when woken, -EAGAIN if *ptr != expected */
+    GMM_SYS_WAKE = 10,        /* (user u32 ptr, max waiters) -> number woken */
+    GMM_SYS_EXIT = 11,        /* (status) -> ends the run (DONE(status)) */
+    GMM_SYS_COUNT = 12,
 };
+
+/* Protection bits (Linux values). */
+#define GMM_PROT_NONE  0x0u
+#define GMM_PROT_READ  0x1u
+#define GMM_PROT_WRITE 0x2u
+#define GMM_PROT_EXEC  0x4u
+/* Map flags (Linux values). Exactly one of SHARED or PRIVATE. */
+#define GMM_MAP_SHARED    0x01u
+#define GMM_MAP_PRIVATE   0x02u
+#define GMM_MAP_FIXED     0x10u
+#define GMM_MAP_ANONYMOUS 0x20u
 
 #define GMM_ENOSYS 38
 #define GMM_EINVAL 22
 #define GMM_EFAULT 14
 #define GMM_ENOMEM 12
+#define GMM_EAGAIN 11
+#define GMM_ESRCH 3
 
 #endif
