@@ -1,9 +1,12 @@
 #include "machine.h"
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <fcntl.h>
 #include <sys/ioctl.h>
 
 #include "elf_loader.h"
@@ -72,6 +75,7 @@ struct Machine::Impl {
     std::unique_ptr<Serial8250> serial;
     std::vector<std::optional<KvmStatsReader>> stats;
     std::vector<uint64_t> probe_start;  // insn_emulation at PROBE(0), per vCPU
+    std::vector<std::array<uint64_t, GMM_MARK_COUNT>> mark_start;  // insn_emulation at MARK begin
     std::vector<uint16_t> warned_ports;
     bool started = false;
 };
@@ -207,6 +211,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     if (!cpuid) return Err{cpuid.error()};
     m->impl_->stats.resize(config.vcpus);
     m->impl_->probe_start.assign(config.vcpus, 0);
+    m->impl_->mark_start.assign(config.vcpus, {});
     m->impl_->report.vcpus.resize(config.vcpus);
     for (uint32_t i = 0; i < config.vcpus; ++i) {
         auto v = Vcpu::create(*m->kvm_, *m->vm_, i);
@@ -289,6 +294,43 @@ ExitAction Machine::handle_io(Vcpu& vcpu) {
     return ExitAction::Continue;
 }
 
+// FREE_FRAMES: returns guest frames to zero by punching holes in the RAM memfd
+// (KVM's MMU notifier drops its mappings; the next guest access reads zeros).
+// Every GPA is checked: aligned, inside one RAM slot, above the boot area.
+Status Machine::punch_frames(Gpa array_gpa, uint64_t count) {
+    if (count == 0 || count > GMM_UCALL_FREE_FRAMES_MAX)
+        return Err{plain_error("FREE_FRAMES: count " + std::to_string(count) + " out of range")};
+    const uint8_t* raw = memory_.translate(array_gpa, count * 8);
+    if (!raw) return Err{plain_error("FREE_FRAMES: array at GPA " + hex(array_gpa.value()) + " is not in RAM")};
+    std::vector<uint64_t> gpas(count);
+    std::memcpy(gpas.data(), raw, count * 8);  // copy first: the guest may change it
+    std::sort(gpas.begin(), gpas.end());
+    const uint64_t page = 4096;
+    uint64_t run_off = 0, run_len = 0;
+    auto flush = [&]() -> Status {
+        if (run_len && fallocate(memory_.memfd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(run_off),
+                                 off_t(run_len)) != 0)
+            return Err{plain_error(std::string("FREE_FRAMES: fallocate(PUNCH_HOLE): ") + std::strerror(errno))};
+        run_len = 0;
+        return {};
+    };
+    for (uint64_t gpa : gpas) {
+        if (gpa % page != 0 || gpa < layout_.reserved_end.value() || !memory_.contains(Gpa(gpa), page))
+            return Err{plain_error("FREE_FRAMES: frame GPA " + hex(gpa) + " is not a free-able RAM frame")};
+        uint64_t off = 0;
+        for (const MemorySlot& sl : memory_.slots())
+            if (gpa >= sl.gpa.value() && gpa < sl.gpa.value() + sl.size_bytes) off = sl.memfd_offset + (gpa - sl.gpa.value());
+        if (run_len && off == run_off + run_len) {
+            run_len += page;
+            continue;
+        }
+        if (Status st = flush(); !st) return st;
+        run_off = off;
+        run_len = page;
+    }
+    return flush();
+}
+
 ExitAction Machine::handle_ucall(Vcpu& vcpu) {
     auto regs = vcpu.get_regs();
     if (!regs) {
@@ -335,6 +377,23 @@ ExitAction Machine::handle_ucall(Vcpu& vcpu) {
                 // Emulated ring 0 counts every instruction of the loop; native counts ~none.
                 R.kvm_mode = loop_insns > 0 && delta >= loop_insns / 2 ? KvmMode::Emulated : KvmMode::Native;
             }
+            return ExitAction::Continue;
+        }
+        case UcallCommand::FreeFrames: {
+            lock.unlock();
+            if (Status st = punch_frames(Gpa(uc->args[0]), uc->args[1]); !st) {
+                fail("vCPU " + std::to_string(cpu) + ": " + st.error().message());
+                return ExitAction::StopAll;
+            }
+            return ExitAction::Continue;
+        }
+        case UcallCommand::Mark: {
+            static constexpr const char* kNames[GMM_MARK_COUNT] = {"insns_measured", "insns_faults"};
+            if (uc->args[0] >= GMM_MARK_COUNT || !impl_->stats[cpu]) return ExitAction::Continue;
+            auto v = impl_->stats[cpu]->read("insn_emulation");
+            if (!v) return ExitAction::Continue;
+            if (uc->args[1] == 0) impl_->mark_start[cpu][uc->args[0]] = *v;
+            else V.results[kNames[uc->args[0]]] += *v - impl_->mark_start[cpu][uc->args[0]];
             return ExitAction::Continue;
         }
         case UcallCommand::Done:

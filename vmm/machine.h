@@ -107,6 +107,7 @@ private:
     ExitAction handle_exit(Vcpu& vcpu);
     ExitAction handle_io(Vcpu& vcpu);
     ExitAction handle_ucall(Vcpu& vcpu);
+    Status punch_frames(Gpa array_gpa, uint64_t count);
     void fail(const std::string& message);
 
     MachineConfig config_;

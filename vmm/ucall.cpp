@@ -32,12 +32,14 @@ const char* ucall_command_name(UcallCommand command) {
         case UcallCommand::Exception: return "EXCEPTION";
         case UcallCommand::Result: return "RESULT";
         case UcallCommand::Probe: return "PROBE";
+        case UcallCommand::FreeFrames: return "FREE_FRAMES";
+        case UcallCommand::Mark: return "MARK";
     }
     return "?";
 }
 
 Result<Ucall> validate_ucall(const gmm_ucall& raw, uint32_t vcpu_count) {
-    if (raw.cmd < GMM_UCALL_DONE || raw.cmd > GMM_UCALL_PROBE)
+    if (raw.cmd < GMM_UCALL_DONE || raw.cmd > GMM_UCALL_MARK)
         return Err{plain_error("ucall: unknown command " + std::to_string(raw.cmd) + " from cpu " +
                                std::to_string(raw.cpu))};
     if (raw.cpu >= vcpu_count)

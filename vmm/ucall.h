@@ -22,6 +22,8 @@ enum class UcallCommand : uint32_t {
     Exception = GMM_UCALL_EXCEPTION,
     Result = GMM_UCALL_RESULT,
     Probe = GMM_UCALL_PROBE,
+    FreeFrames = GMM_UCALL_FREE_FRAMES,
+    Mark = GMM_UCALL_MARK,
 };
 
 // "DONE", "ASSERT", ...

@@ -46,9 +46,9 @@ Status VcpuRunner::start() {
             slots_[i].state = VcpuThreadState::Exited;
             return Err{sys_error("starting the thread of vCPU " + std::to_string(i), e.code().value())};
         }
-        char name[16];
-        std::snprintf(name, sizeof name, "gmm-vcpu%zu", i);
-        pthread_setname_np(slots_[i].thread.native_handle(), name);
+        // Linux thread names hold 15 characters; "gmm-vcpu" + up to 7 digits fits.
+        const std::string name = ("gmm-vcpu" + std::to_string(i)).substr(0, 15);
+        pthread_setname_np(slots_[i].thread.native_handle(), name.c_str());
     }
     return Ok{};
 }

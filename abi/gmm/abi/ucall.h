@@ -33,6 +33,22 @@ enum gmm_ucall_cmd {
      * args[1] iterations of `dec; jnz` (2 instructions each). The host compares
      * KVM's insn_emulation across the pair to tell whether ring 0 is emulated. */
     GMM_UCALL_PROBE = 7,
+    /* Freed frames for the VMM to return to zero (punch holes in guest RAM):
+     * args[0] = GPA of an array of args[1] u64 frame GPAs (args[1] <= 512).
+     * Every GPA must be 4 KiB aligned, in RAM and above reserved_end_gpa, or
+     * the run fails. The frames read as zero when the call returns. */
+    GMM_UCALL_FREE_FRAMES = 8,
+    /* Instruction-count window: args[0] = window id (GMM_MARK_*), args[1] = 0
+     * begin / 1 end. The host adds this vCPU's insn_emulation delta between
+     * begin and end to the RESULT "insns_<window name>" of the vCPU. */
+    GMM_UCALL_MARK = 9,
+};
+
+#define GMM_UCALL_FREE_FRAMES_MAX 512u
+enum gmm_mark_window {
+    GMM_MARK_MEASURED = 0, /* the workload's timed section: RESULT insns_measured */
+    GMM_MARK_FAULTS = 1,   /* a page-touch phase (faults only): RESULT insns_faults */
+    GMM_MARK_COUNT = 2,
 };
 
 struct gmm_ucall {
