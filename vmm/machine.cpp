@@ -312,7 +312,7 @@ Status Machine::punch_frames(Gpa array_gpa, uint64_t count) {
                                  off_t(run_len)) != 0)
             return Err{plain_error(std::string("FREE_FRAMES: fallocate(PUNCH_HOLE): ") + std::strerror(errno))};
         run_len = 0;
-        return {};
+        return Ok{};
     };
     for (uint64_t gpa : gpas) {
         if (gpa % page != 0 || gpa < layout_.reserved_end.value() || !memory_.contains(Gpa(gpa), page))
@@ -355,6 +355,11 @@ ExitAction Machine::handle_ucall(Vcpu& vcpu) {
         case UcallCommand::Result: {
             const uint64_t target = uc->args[1] < vcpu_count() ? uc->args[1] : cpu;
             R.vcpus[target].results[uc->text[0]] = uc->args[0];
+            // Test support: the host itself reads guest memory at a GPA the guest names.
+            if (uc->text[0] == "peek_gpa") {
+                auto v = memory_.read_u64(Gpa(uc->args[0]));
+                if (v) R.vcpus[target].results["peek_value"] = *v;
+            }
             return ExitAction::Continue;
         }
         case UcallCommand::Print: {
@@ -480,6 +485,13 @@ std::optional<uint64_t> Machine::result_snapshot(uint32_t cpu, const std::string
     auto it = results.find(key);
     if (it == results.end()) return std::nullopt;
     return it->second;
+}
+
+std::vector<std::map<std::string, uint64_t>> Machine::results_snapshot() const {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    std::vector<std::map<std::string, uint64_t>> out;
+    for (const auto& v : impl_->report.vcpus) out.push_back(v.results);
+    return out;
 }
 
 bool Machine::started() const {

@@ -96,6 +96,8 @@ public:
     void request_stop();
     // A workload result reported so far (GMM_UCALL_RESULT), while running.
     std::optional<uint64_t> result_snapshot(uint32_t cpu, const std::string& key) const;
+    // Every result reported so far, per vCPU (the guest's published roots among them).
+    std::vector<std::map<std::string, uint64_t>> results_snapshot() const;
 
     GuestMemory& memory() { return memory_; }
     const BootLayoutInfo& layout() const { return layout_; }
