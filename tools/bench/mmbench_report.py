@@ -10,6 +10,7 @@ machine noise hits both sides of a ratio alike. Ratios are taken per round
 """
 import argparse
 import json
+import resource
 import os
 import statistics
 import subprocess
@@ -23,8 +24,16 @@ def run(gmm, workload, mm, threads, seconds, size=None):
                      "--seconds", str(seconds), "--json", f.name]
         if size:
             cmd += ["--size", size]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        return json.load(open(f.name))
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        d = json.load(open(f.name))
+        cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        # CPU time per operation: on a loaded machine this still shows whether an
+        # operation gets dearer with a second thread (sharing), even when the
+        # threads cannot get two whole cores.
+        d["cpu_ns_per_op"] = cpu_s * 1e9 / max(1.0, d["ops_per_sec"] * d["seconds"])
+        return d
 
 
 def main():
@@ -38,15 +47,18 @@ def main():
     rows = []
 
     def scaling(workload, mm, size=None):
-        r1, r2, ratios = [], [], []
+        r1, r2, ratios, c1, c2 = [], [], [], [], []
         for _ in range(a.runs):
-            one = run(gmm, workload, mm, 1, a.seconds, size)["ops_per_sec"]
-            two = run(gmm, workload, mm, 2, a.seconds, size)["ops_per_sec"]
-            r1.append(one)
-            r2.append(two)
-            ratios.append(two / one)
+            one = run(gmm, workload, mm, 1, a.seconds, size)
+            two = run(gmm, workload, mm, 2, a.seconds, size)
+            r1.append(one["ops_per_sec"])
+            r2.append(two["ops_per_sec"])
+            ratios.append(two["ops_per_sec"] / one["ops_per_sec"])
+            c1.append(one["cpu_ns_per_op"])
+            c2.append(two["cpu_ns_per_op"])
         rows.append((f"{workload} {mm}" + (f" size={size}" if size else ""), statistics.median(r1),
-                     statistics.median(r2), statistics.median(ratios)))
+                     statistics.median(r2), statistics.median(ratios), statistics.median(c1),
+                     statistics.median(c2)))
         return statistics.median(ratios)
 
     def mixed(mm):
@@ -67,9 +79,9 @@ def main():
     scaling("mmap1", "extents,freecache=percpu")
     scaling("mmap1", "global")
     scaling("page_fault1", "global")
-    print(f"{'case':48} {'1 thread':>12} {'2 threads':>12} {'ratio':>7}")
-    for name, one, two, ratio in rows:
-        print(f"{name:48} {one:12.0f} {two:12.0f} {ratio:7.2f}")
+    print(f"{'case':40} {'ops/s 1T':>11} {'ops/s 2T':>11} {'ratio':>6} {'cpu ns/op 1T':>13} {'2T':>9}")
+    for name, one, two, ratio, cpu1, cpu2 in rows:
+        print(f"{name:40} {one:11.0f} {two:11.0f} {ratio:6.2f} {cpu1:13.1f} {cpu2:9.1f}")
     print()
     for mm in ("extents", "global"):
         solo, fault, keep = mixed(mm)
