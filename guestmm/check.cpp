@@ -137,7 +137,9 @@ struct Checker {
                 if (e) return report(r, Invariant::I4_TableStructure, "entry without a child descriptor", slot_s, e);
                 continue;
             }
-            if (e != ((c->table_phys & pte::kAddrMask) | pte::kTableFlags) || c->level != d->level - 1 || c->base != slot_s)
+            // The CPU sets Accessed in every upper-level entry it walks; that bit is not ours to check.
+            if ((e & ~pte::kAccessed) != (((c->table_phys & pte::kAddrMask) | pte::kTableFlags) & ~pte::kAccessed) ||
+                c->level != d->level - 1 || c->base != slot_s)
                 return report(r, Invariant::I4_TableStructure, "entry and child descriptor disagree", slot_s, e);
             if (slot_s + slot_bytes(d->level) <= as.user_start_ || slot_s >= as.user_end_)
                 return report(r, Invariant::I4_TableStructure, "table outside the user range", slot_s, d->level);
