@@ -74,15 +74,15 @@ std::string control_command_names() {
 
 Status validate_vm_name(std::string_view name) {
     const std::string shown = quoted_excerpt(name);
-    const char* rule = "(1-64 characters of A-Z a-z 0-9 . _ -, not starting with a dot)";
-    if (name.empty()) return Err{input_error("VM name is empty", rule)};
+    const std::string rule = " (accepted: 1-64 characters of A-Z a-z 0-9 . _ -, not starting with a dot)";
+    if (name.empty()) return Err{input_error("VM name is empty" + rule)};
     if (name.size() > kVmNameMaxChars)
-        return Err{input_error("VM name " + shown + " is " + std::to_string(name.size()) + " characters long", rule)};
-    if (name[0] == '.') return Err{input_error("VM name " + shown + " starts with a dot", rule)};
+        return Err{input_error("VM name " + shown + " is " + std::to_string(name.size()) + " characters long" + rule)};
+    if (name[0] == '.') return Err{input_error("VM name " + shown + " starts with a dot" + rule)};
     for (char c : name) {
         const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
                         c == '_' || c == '-';
-        if (!ok) return Err{input_error("VM name " + shown + " contains a character outside the allowed set", rule)};
+        if (!ok) return Err{input_error("VM name " + shown + " contains a character outside the allowed set" + rule)};
     }
     return Ok{};
 }

@@ -54,8 +54,8 @@ const char* vm_run_state_name(VmRunState s) {
 
 // ---- MachineControlTarget ----
 
-MachineControlTarget::MachineControlTarget(Machine& machine, uint64_t ram_bytes, std::vector<std::string> result_keys)
-    : machine_(machine), ram_bytes_(ram_bytes), result_keys_(std::move(result_keys)) {}
+MachineControlTarget::MachineControlTarget(Machine& machine, uint64_t ram_bytes)
+    : machine_(machine), ram_bytes_(ram_bytes) {}
 
 ControlSnapshot MachineControlTarget::snapshot() const {
     ControlSnapshot s;
@@ -66,10 +66,7 @@ ControlSnapshot MachineControlTarget::snapshot() const {
     const BootLayoutInfo& l = machine_.layout();
     s.layout = ControlLayout{Gpa(GMM_BOOT_INFO_GPA), l.pml4, l.kernel_start, l.kernel_end, l.fdt,
                              l.user_image, l.reserved_end, l.fdt_size_bytes, l.user_image_size_bytes};
-    s.published.resize(s.vcpus);
-    for (uint32_t cpu = 0; cpu < s.vcpus; ++cpu)
-        for (const std::string& key : result_keys_)
-            if (auto v = machine_.result_snapshot(cpu, key)) s.published[cpu][key] = *v;
+    s.published = machine_.results_snapshot();
     return s;
 }
 
@@ -132,18 +129,13 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(const ControlServerO
     if (!s->listen_fd_.valid()) return Err{sys_error("socket(AF_UNIX)", errno)};
     if (bind(s->listen_fd_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0)
         return Err{sys_error("bind " + s->socket_path_, errno)};
+    s->owns_socket_ = true;
     // The directory is 0700, so nobody else can reach the socket before this.
-    if (chmod(s->socket_path_.c_str(), 0600) != 0 || listen(s->listen_fd_.get(), 16) != 0) {
-        const int err = errno;
-        unlink(s->socket_path_.c_str());
-        return Err{sys_error("chmod/listen " + s->socket_path_, err)};
-    }
+    // (On failure from here on, the destructor unlinks the socket.)
+    if (chmod(s->socket_path_.c_str(), 0600) != 0 || listen(s->listen_fd_.get(), 16) != 0)
+        return Err{sys_error("chmod/listen " + s->socket_path_, errno)};
     s->wake_fd_ = Fd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!s->wake_fd_.valid()) {
-        const int err = errno;
-        unlink(s->socket_path_.c_str());
-        return Err{sys_error("eventfd", err)};
-    }
+    if (!s->wake_fd_.valid()) return Err{sys_error("eventfd", errno)};
     ControlServer* raw = s.get();
     s->thread_ = std::thread([raw] { raw->thread_main(); });
     return s;
@@ -160,8 +152,9 @@ void ControlServer::stop() {
         thread_.join();
     }
     listen_fd_ = Fd();
-    // Still holding the name lock, so the socket at this path is ours.
-    if (!socket_path_.empty()) unlink(socket_path_.c_str());
+    // Still holding the name lock, so the socket at this path is ours. A
+    // server refused at start never bound and must not touch the live one.
+    if (owns_socket_) unlink(socket_path_.c_str());
     if (lock_) lock_->remove_and_release();
 }
 

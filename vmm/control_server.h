@@ -61,8 +61,7 @@ public:
 // Adapts a Machine whose run() is in progress (or about to be) on another thread.
 class MachineControlTarget final : public ControlTarget {
 public:
-    // result_keys: published results to report (Machine offers per-key lookup).
-    MachineControlTarget(Machine& machine, uint64_t ram_bytes, std::vector<std::string> result_keys);
+    MachineControlTarget(Machine& machine, uint64_t ram_bytes);
     ControlSnapshot snapshot() const override;
     Status pause() override;
     Status resume() override;
@@ -72,7 +71,6 @@ public:
 private:
     Machine& machine_;
     uint64_t ram_bytes_;
-    std::vector<std::string> result_keys_;
     bool paused_ = false;  // only the server thread pauses through this target
 };
 
@@ -109,6 +107,7 @@ private:
     std::string socket_path_;
     std::optional<NameLock> lock_;
     Fd listen_fd_;
+    bool owns_socket_ = false;  // bound by us: stop() unlinks it
     Fd wake_fd_;  // eventfd: stop() makes it readable
     std::thread thread_;
     std::chrono::steady_clock::time_point started_;

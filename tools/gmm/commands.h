@@ -14,5 +14,11 @@ constexpr int kExitTimeout = 124;    // --timeout expired
 
 int cmd_run(int argc, char** argv);
 int cmd_mmbench(int argc, char** argv);
+// Control-socket clients (cmd_control.cpp, issue 6).
+int cmd_list(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_pause(int argc, char** argv);
+int cmd_resume(int argc, char** argv);
+int cmd_stop(int argc, char** argv);
 
 }  // namespace gmm::cli

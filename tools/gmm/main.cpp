@@ -15,6 +15,12 @@ struct Command {
 constexpr Command kCommands[] = {
     {"run", gmm::cli::cmd_run, "boot the guest kernel and run a workload"},
     {"mmbench", gmm::cli::cmd_mmbench, "hosted memory-manager benchmark (host threads, no VM)"},
+    // Control socket clients (cmd_control.cpp, issue 6).
+    {"list", gmm::cli::cmd_list, "list running VMs (their control sockets)"},
+    {"info", gmm::cli::cmd_info, "show a running VM: state, memory slots, layout"},
+    {"pause", gmm::cli::cmd_pause, "pause every vCPU of a running VM"},
+    {"resume", gmm::cli::cmd_resume, "resume a paused VM"},
+    {"stop", gmm::cli::cmd_stop, "end the run of a VM"},
 };
 
 void print_usage(FILE* out) {
