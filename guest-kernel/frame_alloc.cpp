@@ -1,24 +1,162 @@
 #include "frame_alloc.h"
 
 #include "assert.h"
+#include "kernel.h"
+#include "mm/guest_platform.h"
+#include "percpu.h"
 
 namespace gmm::kernel {
 
 namespace {
-uint64_t g_next_gpa;
+
+constexpr uint32_t kCleanCacheFrames = 512;  // per CPU
+constexpr uint32_t kPunchBatchFrames = 256;  // frees per FREE_FRAMES exit
+static_assert(kPunchBatchFrames <= GMM_UCALL_FREE_FRAMES_MAX);
+
+struct alignas(64) CpuFrames {
+    uint32_t clean_count;
+    uint32_t dirty_count;
+    uint64_t recycled_allocs, punch_calls, frames_punched;
+    uint64_t clean[kCleanCacheFrames];
+    uint64_t dirty[kPunchBatchFrames];  // the FREE_FRAMES array (GPA passed to the VMM)
+};
+
+CpuFrames g_cpu_frames[GMM_MAX_VCPUS];  // .bss: zero without a clearing loop
+gmm_frame_meta* g_meta;                 // indexed by GPA / 4 KiB
+uint64_t g_meta_count;
+uint64_t g_meta_gpa;
+uint64_t g_first_managed;
+uint64_t g_next_gpa;  // bump pointer (fresh frames)
 uint64_t g_end_gpa;
+// Shared pool of clean frames (overflow of the per-CPU caches), carved from RAM.
+uint64_t* g_pool;
+uint64_t g_pool_count;
+uint64_t g_pool_capacity;
+// The pool's lock: held for a few instructions; waiters sleep in HLT (wait_on).
+// (guestmm's TicketLock has a runtime constructor; the kernel has no static constructors.)
+uint32_t g_pool_lock;
+
+struct PoolGuard {
+    PoolGuard() {
+        uint32_t zero = 0;
+        while (!__atomic_compare_exchange_n(&g_pool_lock, &zero, 1u, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            guest_platform().wait_on(&g_pool_lock, 1);
+            zero = 0;
+        }
+    }
+    ~PoolGuard() {
+        __atomic_store_n(&g_pool_lock, 0u, __ATOMIC_RELEASE);
+        guest_platform().wake_all(&g_pool_lock);
+    }
+};
+
+void set_meta(uint64_t gpa, uint8_t state, uint32_t refcount) {
+    gmm_frame_meta& m = g_meta[gpa >> 12];
+    m.state = state;
+    m.refcount = refcount;
+}
+
+uint64_t kernel_gpa(const void* p) { return reinterpret_cast<uint64_t>(p) - GMM_KERNEL_IMAGE_GVA; }
+
+// Hands this CPU's dirty batch to the VMM; the frames come back zero.
+void punch_batch(CpuFrames& c) {
+    if (c.dirty_count == 0) return;
+    PerCpu& me = this_cpu();
+    me.ucall.cmd = GMM_UCALL_FREE_FRAMES;
+    me.ucall.cpu = me.cpu_index;
+    me.ucall.args[0] = kernel_gpa(c.dirty);
+    me.ucall.args[1] = c.dirty_count;
+    const uint64_t gpa = kernel_gpa(&me.ucall);
+    asm volatile("outb %%al, %%dx" ::"D"(gpa), "d"(uint16_t(GMM_UCALL_PORT)), "a"(0) : "memory");
+    ++c.punch_calls;
+    c.frames_punched += c.dirty_count;
+    for (uint32_t i = 0; i < c.dirty_count; ++i) {
+        const uint64_t f = c.dirty[i];
+        set_meta(f, GMM_FRAME_FREE_ZERO, 0);
+        if (c.clean_count < kCleanCacheFrames) {
+            c.clean[c.clean_count++] = f;
+        } else {
+            PoolGuard g;
+            GMM_ASSERT_LT(g_pool_count, g_pool_capacity);
+            g_pool[g_pool_count++] = f;
+        }
+    }
+    c.dirty_count = 0;
+}
+
 }  // namespace
 
 void frame_alloc_init(Gpa free_start, Gpa free_end) {
-    g_next_gpa = align_up_or_zero(free_start.value(), kPageSize);
+    uint64_t start = align_up_or_zero(free_start.value(), kPageSize);
     g_end_gpa = free_end.align_down(kPageSize).value();
-    GMM_ASSERT(g_next_gpa != 0);
+    GMM_ASSERT(start != 0 && start < g_end_gpa);
+    const uint64_t frames = g_end_gpa >> 12;
+    // Metadata for every low-RAM frame, then the shared pool: both fresh zero RAM.
+    g_meta_gpa = start;
+    g_meta_count = frames;
+    g_meta = direct_map<gmm_frame_meta>(Gpa(start));
+    start += align_up_or_zero(frames * sizeof(gmm_frame_meta), kPageSize);
+    g_pool = direct_map<uint64_t>(Gpa(start));
+    g_pool_capacity = frames;
+    start += align_up_or_zero(frames * sizeof(uint64_t), kPageSize);
+    GMM_ASSERT(start < g_end_gpa);
+    g_first_managed = start;
+    g_next_gpa = start;
+}
+
+bool frame_try_alloc_zeroed(Gpa& out) {
+    CpuFrames& c = g_cpu_frames[this_cpu().cpu_index];
+    uint64_t gpa = 0;
+    if (c.clean_count > 0) {
+        gpa = c.clean[--c.clean_count];
+        ++c.recycled_allocs;
+    } else if (__atomic_load_n(&g_next_gpa, __ATOMIC_RELAXED) < g_end_gpa &&
+               (gpa = __atomic_fetch_add(&g_next_gpa, kPageSize, __ATOMIC_RELAXED)) + kPageSize <= g_end_gpa) {
+        // fresh frame
+    } else {
+        gpa = 0;
+        {
+            PoolGuard g;
+            if (g_pool_count > 0) gpa = g_pool[--g_pool_count];
+        }
+        if (gpa == 0 && c.dirty_count > 0) {
+            punch_batch(c);
+            if (c.clean_count > 0) gpa = c.clean[--c.clean_count];
+        }
+        if (gpa == 0) return false;
+        ++c.recycled_allocs;
+    }
+    set_meta(gpa, GMM_FRAME_ALLOCATED, 1);
+    out = Gpa(gpa);
+    return true;
 }
 
 Gpa frame_alloc_zeroed() {
-    const uint64_t gpa = __atomic_fetch_add(&g_next_gpa, kPageSize, __ATOMIC_RELAXED);
-    GMM_ASSERT_LE(gpa + kPageSize, g_end_gpa);
-    return Gpa(gpa);
+    Gpa g;
+    GMM_ASSERT(frame_try_alloc_zeroed(g) && "out of guest frames");
+    return g;
+}
+
+void frame_free(Gpa frame) {
+    const uint64_t gpa = frame.value();
+    GMM_ASSERT(gpa >= g_first_managed && gpa < g_end_gpa && (gpa & (kPageSize - 1)) == 0);
+    GMM_ASSERT_EQ(g_meta[gpa >> 12].state, GMM_FRAME_ALLOCATED);  // catches double frees
+    set_meta(gpa, GMM_FRAME_FREE_DIRTY, 0);
+    CpuFrames& c = g_cpu_frames[this_cpu().cpu_index];
+    c.dirty[c.dirty_count++] = gpa;
+    if (c.dirty_count == kPunchBatchFrames) punch_batch(c);
+}
+
+void frame_flush_dirty() { punch_batch(g_cpu_frames[this_cpu().cpu_index]); }
+
+FrameStats frame_stats() {
+    FrameStats s{g_meta_gpa, g_meta_count, g_first_managed, 0, 0, 0};
+    for (const CpuFrames& c : g_cpu_frames) {
+        s.recycled_allocs += c.recycled_allocs;
+        s.punch_calls += c.punch_calls;
+        s.frames_punched += c.frames_punched;
+    }
+    return s;
 }
 
 }  // namespace gmm::kernel

@@ -1,9 +1,17 @@
-// Physical frames for page tables and user stacks: a bump allocator over free
-// RAM after reserved_end_gpa. That RAM has never been written, so it reads as
-// zero and frames need no clearing (clearing a page in emulated ring 0 costs
-// 150 us to 2.5 ms). Frames are never freed in this issue.
+// Physical frames: every frame handed out reads as zero, and the kernel never
+// clears one (clearing a page in emulated ring 0 costs 150 us to 2.5 ms).
+//  - Fresh frames come from a bump pointer over never-written RAM.
+//  - Freed frames are batched per CPU; a full batch goes to the VMM in one
+//    FREE_FRAMES ucall, which punches holes in the RAM memfd (the frames read
+//    as zero again), and only then are they reusable (per-CPU clean cache,
+//    overflow to a shared pool).
+// Metadata (abi/gmm/abi/frames.h) lives in an array at the start of free RAM;
+// all-zero = free and zero, so it needs no initialisation pass.
 #pragma once
 
+#include <stdint.h>
+
+#include "gmm/abi/frames.h"
 #include "gmm/addr.h"
 
 namespace gmm::kernel {
@@ -11,5 +19,18 @@ namespace gmm::kernel {
 void frame_alloc_init(Gpa free_start, Gpa free_end);
 // A zero-filled 4 KiB frame; asserts when RAM is exhausted.
 Gpa frame_alloc_zeroed();
+// Same, but false instead of asserting.
+bool frame_try_alloc_zeroed(Gpa& out);
+// Returns a frame whose contents may be dirty; it is reused only after the VMM zeroed it.
+void frame_free(Gpa frame);
+// Sends this CPU's pending dirty batch to the VMM now.
+void frame_flush_dirty();
+
+struct FrameStats {
+    uint64_t meta_gpa, meta_count, first_managed_gpa;
+    uint64_t recycled_allocs;  // allocations served by hole-punched frames
+    uint64_t punch_calls, frames_punched;
+};
+FrameStats frame_stats();
 
 }  // namespace gmm::kernel

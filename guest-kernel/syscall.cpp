@@ -1,6 +1,7 @@
 #include "syscall.h"
 
 #include "console.h"
+#include "mm/mm_syscalls.h"
 #include "gmm/abi/syscall.h"
 #include "percpu.h"
 #include "ucall.h"
@@ -44,8 +45,10 @@ int64_t syscall_handle(const SyscallArgs& args) {
         return int64_t(x86::rdtsc());
     case GMM_SYS_REPORT:
         return sys_report(args.a[0], args.a[1]);
-    default:
-        return -GMM_ENOSYS;
+    default: {
+        int64_t r = 0;
+        return mm_syscall(args, r) ? r : -GMM_ENOSYS;
+    }
     }
 }
 

@@ -73,6 +73,15 @@ void ucall_result(const char* key, uint64_t value) {
     send(u);
 }
 
+void ucall_result_for(uint32_t vcpu, const char* key, uint64_t value) {
+    gmm_ucall& u = begin(GMM_UCALL_RESULT);
+    set_text(u, 0, key);
+    u.text_len[1] = 0;
+    u.args[0] = value;
+    u.args[1] = vcpu;
+    send(u);
+}
+
 void ucall_probe(uint64_t phase, uint64_t iterations) {
     gmm_ucall& u = begin(GMM_UCALL_PROBE);
     u.args[0] = phase;

@@ -17,6 +17,8 @@ void ucall_done(uint64_t status);
 void ucall_cpu_online(uint64_t apic_id, uint64_t tsc);
 void ucall_result(const char* key, uint64_t value);
 void ucall_result(const char* key, uint32_t key_len, uint64_t value);
+// A result filed under another vCPU's report (e.g. CPU 0 summarising per-CPU state).
+void ucall_result_for(uint32_t vcpu, const char* key, uint64_t value);
 void ucall_probe(uint64_t phase, uint64_t iterations);
 void ucall_print(const char* message);
 void ucall_exception(const ExceptionReport& report);

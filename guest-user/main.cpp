@@ -1,6 +1,7 @@
 // The ring-3 runtime's modes (user_abi.h). Everything here runs natively even
 // where ring 0 is emulated, so busy loops belong here, not in the kernel.
 #include "faults.h"
+#include "mm_runner.h"
 #include "syscall.h"
 #include "user_abi.h"
 
@@ -47,6 +48,7 @@ extern "C" [[noreturn]] void gmm_user_main(uint64_t cpu, uint64_t mode, uint64_t
     case Mode::GateCalls: gate_calls(cpu, arg);
     case Mode::Spin: spin(arg);
     case Mode::Fault: raise_fault(arg); break;
+    case Mode::Mm: mm_main(arg);
     }
     sys_exit_thread(2);
 }

@@ -16,6 +16,39 @@ inline int64_t syscall2(uint64_t nr, uint64_t a0, uint64_t a1) {
     return int64_t(rax);
 }
 
+inline int64_t syscall5(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4) {
+    uint64_t rax = nr;
+    register uint64_t r10 asm("r10") = a3;
+    register uint64_t r8 asm("r8") = a4;
+    asm volatile("call gmm_user_gate" : "+a"(rax) : "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8) : "memory", "cc");
+    return int64_t(rax);
+}
+
+inline int64_t sys_mmap(uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags) {
+    return syscall5(GMM_SYS_MMAP, addr, len, prot, flags, 0);
+}
+inline int64_t sys_munmap(uint64_t addr, uint64_t len) { return syscall5(GMM_SYS_MUNMAP, addr, len, 0, 0, 0); }
+inline int64_t sys_mprotect(uint64_t addr, uint64_t len, uint64_t prot) {
+    return syscall5(GMM_SYS_MPROTECT, addr, len, prot, 0, 0);
+}
+inline int64_t sys_thread_create(void (*entry)(uint64_t, uint64_t), uint64_t stack_top, uint64_t arg, uint64_t cpu,
+                                 uint32_t* clear_word) {
+    return syscall5(GMM_SYS_THREAD_CREATE, reinterpret_cast<uint64_t>(entry), stack_top, arg, cpu,
+                    reinterpret_cast<uint64_t>(clear_word));
+}
+inline int64_t sys_wait(const uint32_t* word, uint32_t expected) {
+    return syscall5(GMM_SYS_WAIT, reinterpret_cast<uint64_t>(word), expected, 0, 0, 0);
+}
+inline int64_t sys_wake(const uint32_t* word, uint64_t max) {
+    return syscall5(GMM_SYS_WAKE, reinterpret_cast<uint64_t>(word), max, 0, 0, 0);
+}
+[[noreturn]] inline void sys_exit(uint64_t status) {
+    syscall5(GMM_SYS_EXIT, status, 0, 0, 0, 0);
+    __builtin_unreachable();
+}
+inline int64_t sys_mark(uint64_t window, uint64_t phase) { return syscall5(GMM_SYS_MARK, window, phase, 0, 0, 0); }
+inline int64_t sys_frame_of(uint64_t addr) { return syscall5(GMM_SYS_FRAME_OF, addr, 0, 0, 0, 0); }
+
 inline int64_t sys_getcpu() { return syscall2(GMM_SYS_GETCPU, 0, 0); }
 inline int64_t sys_clock() { return syscall2(GMM_SYS_CLOCK, 0, 0); }
 inline int64_t sys_console_write(const char* p, uint64_t len) {

@@ -10,6 +10,34 @@ enum class Mode : uint64_t {
     GateCalls = 1,  // arg = number of GETCPU calls; REPORT gate_calls, user_cpu, user_errors; EXIT_THREAD
     Spin = 2,       // arg = GVA of this CPU's u64 counter; increment it forever
     Fault = 3,      // arg = exception vector (0, 6, 13, 14); REPORT expected_rip, then fault
+    Mm = 4,         // arg = GVA of an MmParams page; the memory-manager workloads (mm_runner.cpp)
+};
+
+// Memory-manager workloads and tests (bootargs workload names in the kernel).
+enum class MmKind : uint64_t {
+    PageFault1 = 1,     // will-it-scale page_fault1: mmap, write every page, munmap
+    Mmap1 = 2,          // will-it-scale mmap1: mmap + munmap, no touching
+    Mixed = 3,          // thread 0 churns mmap1 while the others run page_fault1
+    TestSegv = 10,      // read an unmapped address: SEGV
+    TestMprotect = 11,  // mprotect RW->RO, then write: SEGV (access)
+    TestZeroReuse = 12, // pages read zero on first touch, also with recycled frames
+    TestShootdown = 13, // munmap on thread 0 while thread 1 caches the page; its write must fault
+    TestBadArgs = 14,   // table of bad mmap/munmap/mprotect/wait arguments
+    TestPtl = 15,       // page_fault1 in disjoint 2 MiB windows, PTLs tracked per vCPU
+};
+
+constexpr uint64_t kMmParamsMagic = 0x534d4152504d4d47ull;  // "GMMPARMS"
+constexpr uint32_t kMmMaxThreads = 64;
+
+// Written by the kernel into the parameter page before the first thread starts.
+struct MmParams {
+    uint64_t magic;
+    MmKind kind;
+    uint64_t threads;     // user threads, one per vCPU (thread i on vCPU i)
+    uint64_t size_bytes;  // per thread, multiple of 4 KiB
+    uint64_t iterations;  // per thread (mixed: per faulting thread)
+    uint64_t tsc_khz;
+    uint64_t stack_top[kMmMaxThreads];
 };
 
 // Key ids for GMM_SYS_REPORT; the kernel forwards them as named results.
@@ -18,7 +46,12 @@ enum class ReportKey : uint64_t {
     UserCpu = 1,
     ExpectedRip = 2,
     UserErrors = 3,
-    Count = 4,
+    Ops = 4,            // operations done in the measured section
+    MeasuredNs = 5,     // wall time of this thread's measured section
+    ExpectedAddress = 6,// the address a test is about to fault on
+    PeekGpa = 7,        // the host reads the u64 at this GPA into "peek_value"
+    TestChecks = 8,     // checks a test executed
+    Count = 9,
 };
 
 inline constexpr const char* kReportKeyNames[uint64_t(ReportKey::Count)] = {
@@ -26,6 +59,11 @@ inline constexpr const char* kReportKeyNames[uint64_t(ReportKey::Count)] = {
     "user_cpu",
     "expected_rip",
     "user_errors",
+    "ops",
+    "measured_ns",
+    "expected_address",
+    "peek_gpa",
+    "test_checks",
 };
 
 }  // namespace gmm::user

@@ -5,7 +5,8 @@ namespace gmm::kernel {
 
 namespace {
 constexpr const Workload* kWorkloads[] = {&kBootWorkload,      &kIpiWorkload,  &kTimerWorkload, &kRing3Workload,
-                                          &kExceptionWorkload, &kSpinWorkload, &kPanicWorkload};
+                                          &kExceptionWorkload, &kSpinWorkload, &kPanicWorkload,
+                                          &kPageFault1Workload, &kMmap1Workload, &kMixedWorkload, &kMmTestWorkload};
 }  // namespace
 
 const Workload& workload_select(const BootArgs& args) {

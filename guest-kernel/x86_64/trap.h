@@ -19,6 +19,7 @@ enum class Vector : uint8_t {
     PageFault = 14,
     Timer = 0x30,     // LAPIC timer
     Wakeup = 0x31,    // IPI: "look at shared state again"
+    Shootdown = 0x32, // IPI: flush the user TLB ranges other CPUs posted (mm/tlb.h)
     Spurious = 0x3f,  // APIC spurious vector (no EOI)
 };
 

@@ -3,6 +3,8 @@
 #include "apic.h"
 #include "exceptions.h"
 #include "kernel.h"
+#include "mm/fault.h"
+#include "mm/tlb.h"
 #include "percpu.h"
 #include "syscall.h"
 #include "trap.h"
@@ -33,6 +35,15 @@ extern "C" void gmm_trap_dispatch(TrapFrame* frame) {
         this_cpu().ipi_count = this_cpu().ipi_count + 1;
         apic::eoi();
         return;
+    case Vector::Shootdown:
+        tlb_on_shootdown_ipi();
+        return;
+    case Vector::PageFault:
+        if (f.from_user()) {
+            mm_user_page_fault(f);  // returns only when resolved
+            return;
+        }
+        break;
     case Vector::Timer:
         on_timer();
         return;

@@ -68,11 +68,11 @@ TEST_CASE("decode_ucall refuses a struct straddling the end of the low slot into
 
 TEST_CASE("validate_ucall rejects unknown commands, including NONE", "[ucall]") {
     CHECK_FALSE(validate_ucall(make(GMM_UCALL_NONE, 0), 1).ok());
-    auto e = validate_ucall(make(8, 0), 1);
+    auto e = validate_ucall(make(GMM_UCALL_MARK + 1, 0), 1);  // first number past the last command
     REQUIRE_FALSE(e.ok());
-    CHECK(e.error().what.find("unknown command 8") != std::string::npos);
+    CHECK(e.error().what.find("unknown command " + std::to_string(GMM_UCALL_MARK + 1)) != std::string::npos);
     CHECK_FALSE(validate_ucall(make(0xffffffffu, 0), 1).ok());
-    for (uint32_t c = GMM_UCALL_DONE; c <= GMM_UCALL_PROBE; ++c) CHECK(validate_ucall(make(c, 0), 1).ok());
+    for (uint32_t c = GMM_UCALL_DONE; c <= GMM_UCALL_MARK; ++c) CHECK(validate_ucall(make(c, 0), 1).ok());
 }
 
 TEST_CASE("validate_ucall rejects a cpu index at or beyond the vCPU count", "[ucall]") {

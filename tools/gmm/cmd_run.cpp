@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "control_protocol.h"  // validate_vm_name (issue 6)
 #include "gmm/abi/boot.h"
 #include "machine.h"
 #include "run_report.h"
@@ -36,6 +37,9 @@ void print_run_help(FILE* out) {
                  "      --json FILE       write the run report as JSON ('-' for stdout)\n"
                  "      --name NAME       name of this VM (default gmm-PID)\n"
                  "      --dump-dtb FILE   write the device tree blob given to the guest\n"
+                 "      --mm POLICY       memory manager of the user address space (mm workloads):\n"
+                 "                        global | extents[,placement=leaf|hier][,freecache=global|percpu]\n"
+                 "                        (default extents = extents,placement=leaf,freecache=global)\n"
                  "  -q, --quiet           print only the summary line\n"
                  "  -h, --help            this text\n\n"
                  "workloads:\n",
@@ -55,6 +59,45 @@ int usage_error(const std::string& message) {
     return kExitUsage;
 }
 
+struct MmPolicy {
+    std::string canonical;  // "extents,placement=leaf,freecache=global"
+    std::string bootargs;   // "mm=extents placement=leaf freecache=none" (guestmm's names)
+};
+
+// global | extents[,placement=leaf|hier][,freecache=global|percpu]; knobs are extents-only.
+gmm::Result<MmPolicy, std::string> parse_mm_policy(const std::string& text) {
+    const std::string accepted = " (accepted: global | extents[,placement=leaf|hier][,freecache=global|percpu])";
+    std::vector<std::string> parts;
+    for (size_t start = 0;;) {
+        const size_t comma = text.find(',', start);
+        parts.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    if (parts[0] == "global") {
+        if (parts.size() > 1)
+            return gmm::Err{"--mm " + text + ": policy 'global' takes no knobs ('" + parts[1] + "')" + accepted};
+        return MmPolicy{"global", "mm=global"};
+    }
+    if (parts[0] != "extents") return gmm::Err{"--mm " + text + ": unknown policy '" + parts[0] + "'" + accepted};
+    std::string placement = "leaf", freecache = "global";
+    bool seen_placement = false, seen_freecache = false;
+    for (size_t i = 1; i < parts.size(); ++i) {
+        const std::string& k = parts[i];
+        if ((k == "placement=leaf" || k == "placement=hier") && !seen_placement) {
+            placement = k.substr(10);
+            seen_placement = true;
+        } else if ((k == "freecache=global" || k == "freecache=percpu") && !seen_freecache) {
+            freecache = k.substr(10);
+            seen_freecache = true;
+        } else {
+            return gmm::Err{"--mm " + text + ": bad or repeated knob '" + k + "'" + accepted};
+        }
+    }
+    return MmPolicy{"extents,placement=" + placement + ",freecache=" + freecache,
+                    "mm=extents placement=" + placement + " freecache=" + (freecache == "global" ? "none" : "percpu")};
+}
+
 bool file_readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
 
 }  // namespace
@@ -68,13 +111,15 @@ int cmd_run(int argc, char** argv) {
     std::vector<std::string> assignments;
     uint64_t timeout_sec = kDefaultTimeoutSec;
 
-    enum { kKernel = 1000, kUserImage, kTimeout, kJson, kName, kDumpDtb };
+    enum { kKernel = 1000, kUserImage, kTimeout, kJson, kName, kDumpDtb, kMm };
+    std::string mm_text;
     static const option long_opts[] = {
         {"vcpus", required_argument, nullptr, 'c'},   {"mem", required_argument, nullptr, 'm'},
         {"workload", required_argument, nullptr, 'w'}, {"param", required_argument, nullptr, 'p'},
         {"kernel", required_argument, nullptr, kKernel}, {"user-image", required_argument, nullptr, kUserImage},
         {"timeout", required_argument, nullptr, kTimeout}, {"json", required_argument, nullptr, kJson},
         {"name", required_argument, nullptr, kName},   {"dump-dtb", required_argument, nullptr, kDumpDtb},
+        {"mm", required_argument, nullptr, kMm},
         {"quiet", no_argument, nullptr, 'q'},          {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -108,8 +153,13 @@ int cmd_run(int argc, char** argv) {
                 break;
             }
             case kJson: opt.json_path = optarg; break;
-            case kName: opt.name = optarg; break;
+            case kName: {
+                opt.name = optarg;
+                if (auto st = vmm::validate_vm_name(opt.name); !st) return usage_error("--name: " + st.error().message());
+                break;
+            }
             case kDumpDtb: opt.dump_dtb_path = optarg; break;
+            case kMm: mm_text = optarg; break;
             case 'q': opt.quiet = true; break;
             case 'h': print_run_help(stdout); return kExitOk;
             case ':':
@@ -139,6 +189,15 @@ int cmd_run(int argc, char** argv) {
     opt.workload = w->name;
     opt.params = *params;
     opt.bootargs = make_bootargs(*w, *params);
+    if (!mm_text.empty() && !w->uses_mm)
+        return usage_error("--mm applies to the memory-manager workloads only (page_fault1, mmap1, mixed, mmtest), "
+                           "not '" + workload_name + "'");
+    if (w->uses_mm) {
+        auto mm = parse_mm_policy(mm_text.empty() ? "extents" : mm_text);
+        if (!mm) return usage_error(mm.error());
+        opt.mm = mm->canonical;
+        opt.bootargs += " " + mm->bootargs;
+    }
     opt.timeout_ms = timeout_sec * 1000;
     return run_and_report(opt);
 }

@@ -1,9 +1,12 @@
 #include "run_report.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 #include <fstream>
 
 #include "commands.h"
+#include "control_server.h"  // control socket (issue 6)
 #include "json_writer.h"
 
 namespace gmm::cli {
@@ -22,6 +25,57 @@ uint64_t stat_or_zero(const vmm::VcpuReport& v, const char* name) {
 }
 
 constexpr const char* kKvmStatKeys[] = {"exits", "pf_taken", "pf_fixed", "pf_guest", "insn_emulation", "halt_exits"};
+
+// Throughput of the memory-manager workloads, from the user threads' REPORTs
+// (ops, measured_ns) and the host's insn_emulation windows (MARK).
+struct OpsSummary {
+    bool present = false;
+    std::vector<uint64_t> per_vcpu;
+    uint64_t total = 0, measured_ns = 0;
+    double per_sec = 0;
+    double insns_per_op = -1, insns_per_fault = -1;  // -1: not measured
+};
+
+uint64_t result_or_zero(const vmm::VcpuReport& v, const char* key) {
+    auto it = v.results.find(key);
+    return it == v.results.end() ? 0 : it->second;
+}
+
+OpsSummary ops_summary(const vmm::RunReport& r) {
+    OpsSummary s;
+    uint64_t insns = 0, fault_insns = 0, fault_ops = 0;
+    for (const auto& v : r.vcpus) {
+        s.present |= v.results.count("ops") != 0;
+        const uint64_t ops = result_or_zero(v, "ops");
+        s.per_vcpu.push_back(ops);
+        s.total += ops;
+        s.measured_ns = std::max(s.measured_ns, result_or_zero(v, "measured_ns"));
+        insns += result_or_zero(v, "insns_measured");
+        if (v.results.count("insns_faults")) {
+            fault_insns += result_or_zero(v, "insns_faults");
+            fault_ops += ops;
+        }
+    }
+    if (s.measured_ns) s.per_sec = double(s.total) * 1e9 / double(s.measured_ns);
+    if (r.kvm_mode == vmm::KvmMode::Emulated && s.total) s.insns_per_op = double(insns) / double(s.total);
+    if (r.kvm_mode == vmm::KvmMode::Emulated && fault_ops) s.insns_per_fault = double(fault_insns) / double(fault_ops);
+    return s;
+}
+
+void print_ops(const RunOptions& o, const vmm::RunReport& r) {
+    const OpsSummary s = ops_summary(r);
+    if (!s.present) return;
+    std::printf("%s --mm %s: %llu ops in %.1f ms (measured section) = %.0f ops/s; per vCPU:", o.workload.c_str(),
+                o.mm.c_str(), static_cast<unsigned long long>(s.total), double(s.measured_ns) / 1e6, s.per_sec);
+    for (size_t i = 0; i < s.per_vcpu.size(); ++i)
+        std::printf(" %zu:%llu", i, static_cast<unsigned long long>(s.per_vcpu[i]));
+    std::printf("\n");
+    if (s.insns_per_op >= 0) {
+        std::printf("guest-kernel instructions (insn_emulation) per op: %.1f", s.insns_per_op);
+        if (s.insns_per_fault >= 0) std::printf(", per page fault (touch phases only): %.1f", s.insns_per_fault);
+        std::printf("\n");
+    }
+}
 
 void print_effective_command_line(const RunOptions& o) {
     std::string line = "gmm run --name " + o.name + " --vcpus " + std::to_string(o.vcpus) + " --mem " +
@@ -93,6 +147,7 @@ std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int cod
     vmm::JsonWriter j(vmm::JsonStyle::Pretty);
     j.begin_object();
     j.key("name"); j.string(o.name);
+    j.key("control_socket"); j.string(vmm::control_socket_path(vmm::default_control_dir(), o.name));  // issue 6
     j.key("workload"); j.string(o.workload);
     j.key("params"); j.begin_object();
     for (const auto& [k, v] : o.params) { j.key(k); j.string(v); }
@@ -101,6 +156,15 @@ std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int cod
     j.key("mem_mib"); j.u64(o.mem_bytes >> 20);
     j.key("kvm_mode"); j.string(vmm::kvm_mode_name(r.kvm_mode));
     j.key("duration_ns"); j.u64(r.duration_ns);
+    const OpsSummary ops = ops_summary(r);
+    if (!o.mm.empty()) { j.key("mm"); j.string(o.mm); }
+    if (ops.present) {
+        j.key("ops_total"); j.u64(ops.total);
+        j.key("ops_per_sec"); j.number(ops.per_sec);
+        j.key("measured_ns"); j.u64(ops.measured_ns);
+        if (ops.insns_per_op >= 0) { j.key("guest_kernel_insns_per_op"); j.number(ops.insns_per_op); }
+        if (ops.insns_per_fault >= 0) { j.key("guest_kernel_insns_per_fault"); j.number(ops.insns_per_fault); }
+    }
     j.key("exit"); j.begin_object();
     j.key("status"); j.i64(code);
     j.key("reason"); j.string(vmm::run_end_name(r.end));
@@ -114,6 +178,7 @@ std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int cod
         j.key("vcpu"); j.u64(i);
         j.key("online"); j.boolean(v.online);
         j.key("apic_id"); j.u64(v.apic_id);
+        if (ops.present) { j.key("ops"); j.u64(ops.per_vcpu[i]); }
         j.key("results"); j.begin_object();
         for (const auto& [k, val] : v.results) { j.key(k); j.u64(val); }
         j.end_object();
@@ -186,9 +251,21 @@ int run_and_report(const RunOptions& o) {
             return kExitUsage;
         }
     }
+    // --- control socket (issue 6, helper ctl): info/pause/resume/stop/memfd while the VM runs.
+    vmm::MachineControlTarget control_target(**machine, o.mem_bytes);
+    auto control = vmm::ControlServer::start({vmm::default_control_dir(), o.name, o.workload}, control_target);
+    if (!control) {
+        std::fprintf(stderr, "gmm run: control socket: %s\n", control.error().message().c_str());
+        return control.error().kind == vmm::ErrorKind::BadInput ? kExitUsage : kExitHostError;
+    }
+    if (!o.quiet) std::printf("control socket: %s\n", (*control)->socket_path().c_str());
+    std::fflush(stdout);
+    // --- end control socket
     const vmm::RunReport report = (*machine)->run(o.timeout_ms);
+    (*control)->stop();  // removes the socket before the report is printed
     const int code = exit_code_for(report);
     if (!o.quiet) print_vcpu_table(report);
+    print_ops(o, report);
     print_summary(report, code);
     if (!o.json_path.empty()) {
         const std::string json = report_to_json(o, report, code);

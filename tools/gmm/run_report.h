@@ -15,6 +15,7 @@ struct RunOptions {
     uint64_t mem_bytes = 256ull << 20;
     std::string kernel_path, user_image_path, name, json_path, dump_dtb_path;
     std::string workload, bootargs;
+    std::string mm;  // canonical --mm policy for memory-manager workloads (empty otherwise)
     std::map<std::string, std::string> params;
     uint64_t timeout_ms = 60000;
     bool quiet = false;

@@ -5,6 +5,29 @@
 
 namespace gmm::cli {
 
+namespace {
+const ParamSpec kSizeParam = {"size", ParamKind::SizeBytes, 4096, 1ull << 32, {}, "4M",
+                              "bytes per thread (multiple of 4K; K/M/G suffixes)"};
+
+// "4096", "64K", "4M", "1G" -> bytes; false for junk or overflow.
+bool parse_size_bytes(const std::string& text, uint64_t& out) {
+    if (text.empty() || text[0] < '0' || text[0] > '9') return false;
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+    if (errno != 0 || !end) return false;
+    uint64_t shift = 0;
+    const std::string suffix(end);
+    if (suffix == "K" || suffix == "k") shift = 10;
+    else if (suffix == "M" || suffix == "m") shift = 20;
+    else if (suffix == "G" || suffix == "g") shift = 30;
+    else if (!suffix.empty()) return false;
+    if (v > (~0ull >> shift)) return false;
+    out = uint64_t(v) << shift;
+    return true;
+}
+}  // namespace
+
 const std::vector<WorkloadSpec>& workloads() {
     static const std::vector<WorkloadSpec> table = {
         {"boot", 1, "every vCPU comes online and reports; the default", {}},
@@ -19,6 +42,21 @@ const std::vector<WorkloadSpec>& workloads() {
           {"mode", ParamKind::Choice, 0, 0, {"kernel", "user"}, "kernel", "privilege level that faults"}}},
         {"spin", 1, "every vCPU spins in ring 3 forever (for pause and timeout tests)", {}},
         {"panic", 1, "the kernel fails an assertion on purpose (tests the report path)", {}},
+        {"page_fault1", 1, "will-it-scale page_fault1: each thread maps SIZE, writes every page, unmaps",
+         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "map/touch/unmap rounds per thread"}},
+         true},
+        {"mmap1", 1, "will-it-scale mmap1: each thread maps and unmaps SIZE without touching it",
+         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 10000000, {}, "100", "map/unmap pairs per thread"}},
+         true},
+        {"mixed", 1, "thread 0 churns mmap/munmap of SIZE while the others run page_fault1",
+         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "rounds per faulting thread"}},
+         true},
+        {"mmtest", 1, "memory-manager checks: SEGV, mprotect, zero on reuse, TLB shootdown, bad arguments, PTLs",
+         {{"test", ParamKind::Choice, 0, 0, {"segv", "mprotect", "zero_reuse", "shootdown", "badargs", "ptl"},
+           "segv", "which check"},
+          {"size", ParamKind::SizeBytes, 4096, 1ull << 32, {}, "1M", "bytes per thread (zero_reuse, ptl)"},
+          {"iterations", ParamKind::Unsigned, 1, 1000, {}, "3", "rounds (zero_reuse, ptl)"}},
+         true},
     };
     return table;
 }
@@ -41,6 +79,8 @@ std::string workload_names() {
 namespace {
 
 std::string accepted(const ParamSpec& p) {
+    if (p.kind == ParamKind::SizeBytes)
+        return "a nonzero multiple of 4096 bytes up to " + std::to_string(p.max >> 30) + "G, e.g. 4096, 64K, 4M";
     if (p.kind == ParamKind::Unsigned) return "an integer from " + std::to_string(p.min) + " to " + std::to_string(p.max);
     std::string out = "one of ";
     for (size_t i = 0; i < p.choices.size(); ++i) out += (i ? ", " : "") + p.choices[i];
@@ -59,7 +99,11 @@ std::string keys(const WorkloadSpec& w) {
 gmm::Result<std::map<std::string, std::string>, std::string> resolve_params(
     const WorkloadSpec& w, const std::vector<std::string>& assignments) {
     std::map<std::string, std::string> out;
-    for (const ParamSpec& p : w.params) out[p.key] = p.default_value;
+    for (const ParamSpec& p : w.params) {
+        uint64_t bytes = 0;
+        out[p.key] = p.kind == ParamKind::SizeBytes && parse_size_bytes(p.default_value, bytes) ? std::to_string(bytes)
+                                                                                              : p.default_value;
+    }
     for (const std::string& a : assignments) {
         const size_t eq = a.find('=');
         if (eq == std::string::npos || eq == 0)
@@ -78,6 +122,13 @@ gmm::Result<std::map<std::string, std::string>, std::string> resolve_params(
             const unsigned long long v = value.empty() || value[0] == '-' ? 0 : std::strtoull(value.c_str(), &end, 10);
             ok = !value.empty() && value[0] != '-' && errno == 0 && end && *end == '\0' && v >= spec->min &&
                  v <= spec->max;
+        } else if (spec->kind == ParamKind::SizeBytes) {
+            uint64_t bytes = 0;
+            ok = parse_size_bytes(value, bytes) && bytes >= spec->min && bytes <= spec->max && bytes % 4096 == 0;
+            if (ok) {
+                out[key] = std::to_string(bytes);
+                continue;
+            }
         } else {
             for (const std::string& c : spec->choices) ok |= value == c;
         }

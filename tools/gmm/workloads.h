@@ -12,7 +12,8 @@
 
 namespace gmm::cli {
 
-enum class ParamKind { Unsigned, Choice };
+// SizeBytes: decimal bytes or K/M/G (binary) suffix, nonzero multiple of 4 KiB; passed on as decimal bytes.
+enum class ParamKind { Unsigned, Choice, SizeBytes };
 
 struct ParamSpec {
     const char* key;
@@ -28,6 +29,7 @@ struct WorkloadSpec {
     uint32_t min_vcpus;
     const char* help;
     std::vector<ParamSpec> params;
+    bool uses_mm = false;  // takes gmm run --mm POLICY (the address space under test)
 };
 
 const std::vector<WorkloadSpec>& workloads();

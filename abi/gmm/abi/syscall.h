@@ -23,11 +23,17 @@ enum gmm_syscall_nr {
     GMM_SYS_MUNMAP = 6,       /* (addr, length) -> 0 or -errno */
     GMM_SYS_MPROTECT = 7,     /* (addr, length, prot) -> 0 or -errno */
     /* Threads and waiting. A waiting thread sleeps; an idle vCPU waits in HLT. */
-    GMM_SYS_THREAD_CREATE = 8,/* (entry, stack_top, arg, cpu) -> thread id or -errno */
+    GMM_SYS_THREAD_CREATE = 8,/* (entry, stack_top, arg, cpu, clear_word) -> thread id or -errno; the thread
+                               * starts at entry(arg, thread id) on vCPU `cpu` (one thread per vCPU: -EAGAIN if
+                               * busy); when it ends, the kernel stores 0 to the user u32 clear_word (if
+                               * nonzero) and wakes its waiters (join). */
     GMM_SYS_WAIT = 9,         /* (user u32 ptr, expected) -> 0 when woken, -EAGAIN if *ptr != expected */
     GMM_SYS_WAKE = 10,        /* (user u32 ptr, max waiters) -> number woken */
     GMM_SYS_EXIT = 11,        /* (status) -> ends the run (DONE(status)) */
-    GMM_SYS_COUNT = 12,
+    /* Measurement and test support. */
+    GMM_SYS_MARK = 12,        /* (window GMM_MARK_*, 0 begin / 1 end) -> 0; host counts insn_emulation */
+    GMM_SYS_FRAME_OF = 13,    /* (user addr) -> GPA of the frame mapped there, or -EFAULT */
+    GMM_SYS_COUNT = 14,
 };
 
 /* Protection bits (Linux values). */

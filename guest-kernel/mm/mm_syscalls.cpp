@@ -1,0 +1,100 @@
+#include "mm/mm_syscalls.h"
+
+#include "gmm/abi/syscall.h"
+#include "gmm/abi/ucall.h"
+#include "mm/threads.h"
+#include "mm/user_space.h"
+#include "percpu.h"
+
+namespace gmm::kernel {
+
+namespace {
+
+constexpr uint64_t kKnownMapFlags = GMM_MAP_SHARED | GMM_MAP_PRIVATE | GMM_MAP_FIXED | GMM_MAP_ANONYMOUS;
+constexpr uint64_t kKnownProt = GMM_PROT_READ | GMM_PROT_WRITE | GMM_PROT_EXEC;
+
+int64_t errno_of(mm::Errno e) { return -int64_t(e); }
+
+// [addr, addr + len) page-aligned, nonzero, not wrapping, inside the user half.
+int64_t check_range(uint64_t addr, uint64_t len) {
+    if (len == 0 || (addr & (kPageSize - 1))) return -GMM_EINVAL;
+    const uint64_t rounded = (len + kPageSize - 1) & ~(kPageSize - 1);
+    if (rounded < len || addr + rounded < addr) return -GMM_EINVAL;  // wraps
+    if (addr + rounded > GMM_USER_TOP_GVA) return -GMM_EINVAL;       // kernel addresses
+    return 0;
+}
+
+int64_t sys_mmap(uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags) {
+    if ((flags & ~kKnownMapFlags) || (prot & ~kKnownProt) || len == 0) return -GMM_EINVAL;
+    if (!(flags & GMM_MAP_ANONYMOUS)) return -GMM_EINVAL;  // no files in this kernel
+    const bool shared = flags & GMM_MAP_SHARED, priv = flags & GMM_MAP_PRIVATE;
+    if (shared == priv) return -GMM_EINVAL;
+    const uint64_t rounded = (len + kPageSize - 1) & ~(kPageSize - 1);
+    if (rounded < len || rounded >= GMM_USER_TOP_GVA) return -GMM_ENOMEM;
+    uint32_t f = shared ? uint32_t(mm::MapFlags::Shared) : uint32_t(mm::MapFlags::Private);
+    if (flags & GMM_MAP_FIXED) {
+        if (int64_t e = check_range(addr, len)) return e;
+        f |= uint32_t(mm::MapFlags::Fixed);
+    } else if (addr & (kPageSize - 1) || addr >= GMM_USER_TOP_GVA) {
+        addr = 0;  // a hint only: ignore a useless one, as Linux does
+    }
+    auto r = mm_space().map(Gva(addr), rounded, mm::Prot(uint32_t(prot)), mm::MapFlags(f));
+    return r.ok() ? int64_t(r->value()) : errno_of(r.error());
+}
+
+int64_t sys_munmap(uint64_t addr, uint64_t len) {
+    if (int64_t e = check_range(addr, len)) return e;
+    auto st = mm_space().unmap(Gva(addr), len);
+    return st.ok() ? 0 : errno_of(st.error());
+}
+
+int64_t sys_mprotect(uint64_t addr, uint64_t len, uint64_t prot) {
+    if (prot & ~kKnownProt) return -GMM_EINVAL;
+    if (int64_t e = check_range(addr, len)) return e;
+    auto st = mm_space().protect(Gva(addr), len, mm::Prot(uint32_t(prot)));
+    return st.ok() ? 0 : errno_of(st.error());
+}
+
+int64_t sys_mark(uint64_t window, uint64_t phase) {
+    if (window >= GMM_MARK_COUNT || phase > 1) return -GMM_EINVAL;
+    if (window == GMM_MARK_FAULTS) mm_ptl_track(phase == 0);
+    PerCpu& me = this_cpu();
+    me.ucall.cmd = GMM_UCALL_MARK;
+    me.ucall.cpu = me.cpu_index;
+    me.ucall.args[0] = window;
+    me.ucall.args[1] = phase;
+    const uint64_t gpa = reinterpret_cast<uint64_t>(&me.ucall) - GMM_KERNEL_IMAGE_GVA;
+    asm volatile("outb %%al, %%dx" ::"D"(gpa), "d"(uint16_t(GMM_UCALL_PORT)), "a"(0) : "memory");
+    return 0;
+}
+
+int64_t sys_frame_of(uint64_t addr) {
+    void* p = mm_user_ptr(Gva(addr), false, false);
+    if (!p) return -GMM_EFAULT;
+    return int64_t((reinterpret_cast<uint64_t>(p) - GMM_DIRECT_MAP_GVA) & ~(kPageSize - 1));
+}
+
+}  // namespace
+
+bool mm_syscall(const SyscallArgs& a, int64_t& result) {
+    if (a.nr < GMM_SYS_MMAP || a.nr >= GMM_SYS_COUNT) return false;
+    if (!mm_space_ready()) {
+        result = -GMM_ENOSYS;
+        return true;
+    }
+    switch (a.nr) {
+    case GMM_SYS_MMAP: result = sys_mmap(a.a[0], a.a[1], a.a[2], a.a[3]); break;
+    case GMM_SYS_MUNMAP: result = sys_munmap(a.a[0], a.a[1]); break;
+    case GMM_SYS_MPROTECT: result = sys_mprotect(a.a[0], a.a[1], a.a[2]); break;
+    case GMM_SYS_THREAD_CREATE: result = sys_thread_create(a.a[0], a.a[1], a.a[2], a.a[3], a.a[4]); break;
+    case GMM_SYS_WAIT: result = sys_wait(a.a[0], a.a[1]); break;
+    case GMM_SYS_WAKE: result = sys_wake(a.a[0], a.a[1]); break;
+    case GMM_SYS_EXIT: sys_exit_run(a.a[0]);
+    case GMM_SYS_MARK: result = sys_mark(a.a[0], a.a[1]); break;
+    case GMM_SYS_FRAME_OF: result = sys_frame_of(a.a[0]); break;
+    default: return false;
+    }
+    return true;
+}
+
+}  // namespace gmm::kernel

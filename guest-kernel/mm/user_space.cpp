@@ -1,0 +1,132 @@
+#include "mm/user_space.h"
+
+#include <new>
+
+#include "assert.h"
+#include "kernel.h"
+#include "mm/guest_platform.h"
+#include "percpu.h"
+
+namespace gmm::kernel {
+
+namespace {
+
+// Static storage without a static constructor (the kernel has none): built in place.
+alignas(mm::AddressSpace) unsigned char g_as_storage[sizeof(mm::AddressSpace)];
+mm::AddressSpace* g_as;
+
+// The user image as a backing object: page i is the image's own frame.
+bool image_lookup(mm::BackingObject*, uint64_t page_index, uint64_t* phys) {
+    *phys = g_kernel.boot_info->user_image_gpa + page_index * kPageSize;
+    return true;
+}
+void image_ref(mm::BackingObject*) {}
+constexpr mm::BackingOps kImageOps = {image_lookup, image_ref, image_ref};
+mm::BackingObject g_image = {&kImageOps, 0};
+
+mm::Options options_from(const BootArgs& args) {
+    mm::Options o;
+    const StrView* v = args.find("mm");
+    if (v && v->equals("global")) o.policy = mm::Policy::Global;
+    else GMM_ASSERT(!v || v->equals("extents"));
+    v = args.find("placement");
+    if (v && v->equals("hier")) o.placement = mm::Placement::Hier;
+    else GMM_ASSERT(!v || v->equals("leaf"));
+    v = args.find("freecache");
+    if (v && v->equals("percpu")) o.free_cache = mm::FreeCache::PerCpu;
+    else GMM_ASSERT(!v || v->equals("none"));
+    o.kernel_pml4 = direct_map<const uint64_t>(Gpa(g_kernel.boot_info->kernel_pml4_gpa));
+    return o;
+}
+
+void map_fixed(uint64_t va, uint64_t len, mm::Prot prot, mm::MapFlags flags, mm::BackingObject* obj) {
+    auto r = g_as->map(Gva(va), len, prot, flags | mm::MapFlags::Fixed, obj, 0);
+    GMM_ASSERT(r.ok() && r->value() == va);
+}
+
+}  // namespace
+
+void* mm_space_build(const BootArgs& args, uint32_t threads) {
+    const gmm_boot_info& bi = *g_kernel.boot_info;
+    g_as = new (g_as_storage) mm::AddressSpace();
+    GMM_ASSERT(g_as->init(guest_platform(), options_from(args)).ok());
+    using mm::Prot;
+    g_image.size_pages = bi.user_image_size_bytes / kPageSize;
+    // Shared: writes to .data/.bss land in the image's frames (one process, one boot).
+    map_fixed(bi.user_image_gva, bi.user_image_size_bytes, Prot::Read | Prot::Write | Prot::Exec, mm::MapFlags::Shared,
+              &g_image);
+    map_fixed(kMmParamsGva, kPageSize, Prot::Read | Prot::Write, mm::MapFlags::Private, nullptr);
+    for (uint32_t t = 0; t < threads; ++t)
+        map_fixed(kMmStacksGva + kPageSize + t * kMmStackStrideBytes, kMmStackBytes, Prot::Read | Prot::Write,
+                  mm::MapFlags::Private, nullptr);
+    void* params = mm_user_ptr(Gva(kMmParamsGva), true, true);
+    GMM_ASSERT(params != nullptr);
+    return params;
+}
+
+bool mm_space_ready() { return g_as != nullptr; }
+mm::AddressSpace& mm_space() { return *g_as; }
+uint64_t mm_space_cr3() { return g_as->root_table_phys(); }
+Gva mm_stack_top(uint32_t thread) {
+    return Gva(kMmStacksGva + kPageSize + thread * kMmStackStrideBytes + kMmStackBytes);
+}
+
+void* mm_user_ptr(Gva va, bool write, bool fault_in) {
+    if (!g_as || va.value() >= GMM_USER_TOP_GVA) return nullptr;
+    const uint64_t need = mm::pte::kPresent | mm::pte::kUser | (write ? mm::pte::kWrite : 0);
+    uint64_t pte = g_as->pte_at(va.align_down(kPageSize));
+    if ((pte & need) != need && fault_in) {
+        if (g_as->fault(va, write ? mm::Access::Write : mm::Access::Read).kind != mm::FaultKind::Installed)
+            return nullptr;
+        pte = g_as->pte_at(va.align_down(kPageSize));
+    }
+    if ((pte & need) != need) return nullptr;
+    return direct_map<char>(Gpa(mm::pte::frame_of(pte))) + (va.value() & (kPageSize - 1));
+}
+
+// --- PTL tracking -----------------------------------------------------------
+
+namespace {
+
+constexpr uint32_t kPtlSlots = 32;
+struct alignas(64) PtlTrack {
+    bool on;
+    uint32_t count;
+    uint64_t acquisitions, overflow;
+    const void* locks[kPtlSlots];
+};
+PtlTrack g_ptl[GMM_MAX_VCPUS];
+
+void on_acquire(mm::LockClass c, mm::LockSide, const void* lock) {
+    if (c != mm::LockClass::PtLock) return;
+    PtlTrack& t = g_ptl[this_cpu().cpu_index];
+    if (!t.on) return;
+    ++t.acquisitions;
+    for (uint32_t i = 0; i < t.count; ++i)
+        if (t.locks[i] == lock) return;
+    if (t.count < kPtlSlots) t.locks[t.count++] = lock;
+    else ++t.overflow;
+}
+void no_hook(mm::LockClass, mm::LockSide, const void*) {}
+constexpr mm::LockHooks kHooks = {on_acquire, no_hook, no_hook, no_hook};
+
+}  // namespace
+
+void mm_ptl_track_install() { mm::set_lock_hooks(&kHooks); }
+void mm_ptl_track(bool on) { g_ptl[this_cpu().cpu_index].on = on; }
+
+PtlTrackResult mm_ptl_track_result(uint32_t cpu, uint32_t cpu_count) {
+    const PtlTrack& t = g_ptl[cpu];
+    PtlTrackResult r{t.count, 0, t.acquisitions, t.overflow};
+    for (uint32_t i = 0; i < t.count; ++i) {
+        bool shared = false;
+        for (uint32_t o = 0; o < cpu_count && !shared; ++o) {
+            if (o == cpu) continue;
+            for (uint32_t k = 0; k < g_ptl[o].count; ++k) shared |= g_ptl[o].locks[k] == t.locks[i];
+        }
+        r.shared += shared;
+    }
+    return r;
+}
+
+}  // namespace gmm::kernel

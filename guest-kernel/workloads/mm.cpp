@@ -1,0 +1,125 @@
+// The memory-manager workloads: page_fault1, mmap1, mixed (will-it-scale
+// semantics, ring-3 runner in guest-user/mm_runner.cpp) and `mmtest test=...`
+// (SEGV, mprotect, zero-on-reuse, shootdown, bad arguments, PTL isolation).
+// Keys: mm, placement, freecache (the policy), size (bytes per thread),
+// iterations. The user program runs one thread per vCPU in the address space
+// under test; its main thread ends the run with EXIT, after which CPU 0 files
+// the kernel-side results and sends DONE.
+#include "assert.h"
+#include "frame_alloc.h"
+#include "mm/guest_platform.h"
+#include "mm/threads.h"
+#include "mm/tlb.h"
+#include "mm/user_space.h"
+#include "sync.h"
+#include "ucall.h"
+#include "user_abi.h"
+#include "workload.h"
+
+namespace gmm::kernel {
+
+namespace {
+
+constexpr const char* kKeys[] = {"mm", "placement", "freecache", "size", "iterations", "test"};
+constexpr uint32_t kKeyCount = sizeof(kKeys) / sizeof(kKeys[0]);
+
+user::MmKind g_kind;
+
+struct TestName {
+    const char* name;
+    user::MmKind kind;
+};
+constexpr TestName kTests[] = {
+    {"segv", user::MmKind::TestSegv},         {"mprotect", user::MmKind::TestMprotect},
+    {"zero_reuse", user::MmKind::TestZeroReuse}, {"shootdown", user::MmKind::TestShootdown},
+    {"badargs", user::MmKind::TestBadArgs},   {"ptl", user::MmKind::TestPtl},
+};
+
+// The CPU sets the Accessed bit in upper-level entries it walks; guestmm's
+// checker compares those entries exactly (a hosted build never sees A set),
+// so clear it first (harmless at a quiescent point: Linux ages A bits too).
+// Requested on the board: the checker should ignore A in non-leaf entries.
+void clear_upper_accessed(uint64_t table_phys, int level) {
+    uint64_t* t = direct_map<uint64_t>(Gpa(table_phys));
+    const uint32_t n = level == 4 ? 256 : 512;  // the PML4's upper half is the kernel's
+    for (uint32_t i = 0; i < n; ++i) {
+        const uint64_t e = t[i];
+        if (!(e & mm::pte::kPresent) || (e & mm::pte::kHuge)) continue;
+        t[i] = e & ~mm::pte::kAccessed;
+        if (level > 2) clear_upper_accessed(mm::pte::frame_of(e), level - 1);
+    }
+}
+
+void report_kernel_side(uint64_t status) {
+    const uint32_t n = g_kernel.cpu_count;
+    for (uint32_t cpu = 0; cpu < n; ++cpu) {
+        const TlbStats t = tlb_stats(cpu);
+        ucall_result_for(cpu, "tlb_shootdowns", t.shootdowns);
+        ucall_result_for(cpu, "tlb_ipis_sent", t.ipis_sent);
+        ucall_result_for(cpu, "lock_sleeps", lock_sleeps(cpu));
+        if (g_kind == user::MmKind::TestPtl) {
+            const PtlTrackResult r = mm_ptl_track_result(cpu, n);
+            ucall_result_for(cpu, "ptl_distinct", r.distinct);
+            ucall_result_for(cpu, "ptl_shared", r.shared);
+            ucall_result_for(cpu, "ptl_acquisitions", r.acquisitions);
+            ucall_result_for(cpu, "ptl_overflow", r.overflow);
+        }
+    }
+    const FrameStats f = frame_stats();
+    ucall_result("frames_meta_gpa", f.meta_gpa);
+    ucall_result("frames_meta_count", f.meta_count);
+    ucall_result("frames_recycled", f.recycled_allocs);
+    ucall_result("frames_punched", f.frames_punched);
+    ucall_result("punch_calls", f.punch_calls);
+    mm::AddressSpace& as = mm_space();
+    ucall_result("mm_faults_installed", uint64_t(as.counter(mm::Counter::FaultsInstalled)));
+    ucall_result("mm_tlb_flush_requests", uint64_t(as.counter(mm::Counter::TlbFlushRequests)));
+    if (g_kind == user::MmKind::TestBadArgs || g_kind == user::MmKind::TestZeroReuse) {
+        // Every other thread has been joined: the space is quiescent.
+        clear_upper_accessed(as.root_table_phys(), 4);
+        const mm::CheckReport rep = as.check();
+        ucall_result("mm_check_ok", rep.ok() ? 1 : 0);
+        if (!rep.ok()) ucall_print(rep.message);
+    }
+    ucall_done(status);
+    idle_forever();
+}
+
+user::MmKind kind_from(const BootArgs& args) {
+    if (args.workload.equals("page_fault1")) return user::MmKind::PageFault1;
+    if (args.workload.equals("mmap1")) return user::MmKind::Mmap1;
+    if (args.workload.equals("mixed")) return user::MmKind::Mixed;
+    const StrView* t = args.find("test");
+    GMM_ASSERT(t != nullptr && "mmtest needs test=NAME");
+    for (const TestName& n : kTests)
+        if (t->equals(n.name)) return n.kind;
+    GMM_PANIC("unknown mmtest test");
+}
+
+void prepare(const BootArgs& args) {
+    g_kind = kind_from(args);
+    const uint32_t threads = g_kernel.cpu_count;
+    GMM_ASSERT_LE(threads, user::kMmMaxThreads);
+    auto* p = static_cast<user::MmParams*>(mm_space_build(args, threads));
+    p->magic = user::kMmParamsMagic;
+    p->kind = g_kind;
+    p->threads = threads;
+    p->size_bytes = args.u64_or("size", 4ull << 20);
+    p->iterations = args.u64_or("iterations", 4);
+    p->tsc_khz = g_kernel.boot_info->tsc_khz;
+    GMM_ASSERT(p->size_bytes != 0 && p->size_bytes % kPageSize == 0);
+    for (uint32_t t = 0; t < threads; ++t) p->stack_top[t] = mm_stack_top(t).value();
+    if (g_kind == user::MmKind::TestPtl) mm_ptl_track_install();
+    mm_threads_init(report_kernel_side);
+}
+
+void run(uint32_t cpu) { mm_threads_run(cpu, uint64_t(user::Mode::Mm), kMmParamsGva); }
+
+}  // namespace
+
+const Workload kPageFault1Workload = {"page_fault1", kKeys, kKeyCount - 1, prepare, run};
+const Workload kMmap1Workload = {"mmap1", kKeys, kKeyCount - 1, prepare, run};
+const Workload kMixedWorkload = {"mixed", kKeys, kKeyCount - 1, prepare, run};
+const Workload kMmTestWorkload = {"mmtest", kKeys, kKeyCount, prepare, run};
+
+}  // namespace gmm::kernel
