@@ -14,12 +14,6 @@ namespace gmm::vmm {
 
 namespace {
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-
 std::string range_text(uint64_t start, uint64_t size) {
     return "[" + hex(start) + ", " + hex(start + size) + ")";
 }

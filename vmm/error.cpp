@@ -39,6 +39,12 @@ std::string Error::message() const {
     return out;
 }
 
+std::string hex(uint64_t value) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(value));
+    return buf;
+}
+
 Error sys_error(std::string what, int err, std::string advice) {
     return Error{std::move(what), err, std::move(advice)};
 }

@@ -1,6 +1,7 @@
 // Host-side errors: what failed, the errno (by name) and advice for the user.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "gmm/result.h"
@@ -26,6 +27,9 @@ using Status = gmm::Status<Error>;
 
 // "ENOENT", "EACCES", ... ("E123" for unknown values).
 const char* errno_name(int err);
+
+// "0x1f00": how addresses and sizes appear in messages.
+std::string hex(uint64_t value);
 
 // Builds an Error for a failed system call.
 Error sys_error(std::string what, int err, std::string advice = {});

@@ -8,14 +8,6 @@
 
 namespace gmm::vmm {
 
-namespace {
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-}  // namespace
-
 std::vector<MemorySlot> ram_layout(uint64_t ram_size_bytes) {
     std::vector<MemorySlot> slots;
     const uint64_t low = ram_size_bytes < kMmioHoleStart ? ram_size_bytes : kMmioHoleStart;

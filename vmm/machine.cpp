@@ -35,11 +35,6 @@ uint64_t page_up(uint64_t v) { return (v + kPageSize - 1) & ~(kPageSize - 1); }
 
 Gva direct_map(Gpa gpa) { return Gva(GMM_DIRECT_MAP_GVA + gpa.value()); }
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 uint64_t now_ns() {
     return static_cast<uint64_t>(

@@ -6,12 +6,6 @@ namespace gmm::vmm {
 
 namespace {
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-
 std::string clean_text(const char* text, uint32_t len) {
     std::string out;
     for (uint32_t i = 0; i < len && text[i] != '\0'; ++i) {

@@ -8,12 +8,6 @@ namespace gmm::vmm::x86_64 {
 
 namespace {
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
-
 void put_u64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, sizeof v); }  // x86 is little-endian
 void put_u16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, sizeof v); }
 

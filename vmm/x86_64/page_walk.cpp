@@ -9,11 +9,6 @@ namespace {
 constexpr uint64_t kAddrMask = 0x000ffffffffff000ull;  // bits 51:12
 constexpr const char* kLevelNames[] = {"", "PT", "PD", "PDPT", "PML4"};
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
 
 std::string size_text(uint64_t bytes) {
     if (bytes == kHugePageSize) return "1 GiB";
