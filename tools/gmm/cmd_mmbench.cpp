@@ -218,7 +218,8 @@ int cmd_mmbench(int argc, char** argv) {
     std::printf("]\n");
 
     if (!a.json.empty()) {
-        FILE* f = std::fopen(a.json.c_str(), "w");
+        const bool to_stdout = a.json == "-";  // "-" means standard output, as in gmm run
+        FILE* f = to_stdout ? stdout : std::fopen(a.json.c_str(), "w");
         if (!f) {
             std::fprintf(stderr, "gmm mmbench: cannot write --json '%s': %s\n", a.json.c_str(), std::strerror(errno));
             as.destroy();
@@ -236,7 +237,7 @@ int cmd_mmbench(int argc, char** argv) {
             std::fprintf(f, "%s\"%s\": %lld", c ? ", " : "", counter_name(Counter(c)),
                          (long long)as.counter(Counter(c)));
         std::fprintf(f, "}}\n");
-        std::fclose(f);
+        if (!to_stdout) std::fclose(f);
     }
     as.destroy();
     if (failed) {
