@@ -240,13 +240,6 @@ Ctx make_ctx(AddressSpace& as, Platform& p, PageTables& pt, Slab& slab, Counters
     return Ctx{as, p, pt, slab, counters, pl == Placement::Hier};
 }
 
-FaultResult result(FaultKind k, SegvReason why = SegvReason::NotMapped) {
-    FaultResult r;
-    r.kind = k;
-    r.segv = why;
-    return r;
-}
-
 }  // namespace
 
 // Unmap core shared by unmap() and the fixed-map path; caller holds the busy range.
@@ -352,7 +345,7 @@ Status ExtentsOps::protect(AddressSpace& as, uint64_t s, uint64_t e, Prot prot) 
 
 FaultResult ExtentsOps::fault(AddressSpace& as, uint64_t va, Access access, const FaultToken* reval) {
     Platform& p = *as.p_;
-    const FaultResult missing = reval ? result(FaultKind::Retry) : result(FaultKind::Segv);
+    const FaultResult missing = reval ? fault_result(FaultKind::Retry) : fault_result(FaultKind::Segv);
     PtDesc* d = as.pt_.root();
     while (d->level > 1) {
         unsigned i = slot_index(d->level, va);
@@ -364,10 +357,10 @@ FaultResult ExtentsOps::fault(AddressSpace& as, uint64_t va, Access access, cons
             if (!c) {
                 const Extent* x = ExtentList::find(d->extents, va);
                 if (!x || (reval && x->generation != reval->extent_generation)) return missing;
-                if (!pte::prot_allows(x->prot, access)) return result(FaultKind::Segv, SegvReason::AccessDenied);
+                if (!pte::prot_allows(x->prot, access)) return fault_result(FaultKind::Segv, SegvReason::AccessDenied);
                 Ctx ctx = make_ctx(as, p, as.pt_, as.small_slab_, as.counters_, as.opts_.placement);
                 c = push_down_locked(ctx, d, i);
-                if (!c) return result(FaultKind::NoMem);
+                if (!c) return fault_result(FaultKind::NoMem);
             }
         }
         d = c;

@@ -102,13 +102,6 @@ void for_leaves(AddressSpace& as, PageTables& pt, Platform& p, uint64_t s, uint6
     });
 }
 
-FaultResult result(FaultKind k, SegvReason why = SegvReason::NotMapped) {
-    FaultResult r;
-    r.kind = k;
-    r.segv = why;
-    return r;
-}
-
 }  // namespace
 
 // Removes [s, e) from the VMA tree and the page tables; mm lock held for write.
@@ -265,16 +258,16 @@ FaultResult GlobalOps::fault(AddressSpace& as, uint64_t va, Access access, const
     FaultResult r;
     const Vma* v = treap::find(as.vmas_, va);
     if (!v || (reval && v->generation != reval->extent_generation)) {
-        r = result(reval ? FaultKind::Retry : FaultKind::Segv);
+        r = fault_result(reval ? FaultKind::Retry : FaultKind::Segv);
     } else if (!pte::prot_allows(v->prot, access)) {
-        r = result(FaultKind::Segv, SegvReason::AccessDenied);
+        r = fault_result(FaultKind::Segv, SegvReason::AccessDenied);
     } else if (PtDesc* d = as.pt_.get_leaf(p, va)) {
         FaultTarget t{v->prot, v->shared, v->object,
                       v->object ? v->page_index + ((va - v->start) >> kPageShift) : 0, v->generation};
         LockGuard g(d->ptl, p);
         r = resolve_locked(as, p, as.counters_, d, va, access, t);
     } else {
-        r = result(FaultKind::NoMem);
+        r = fault_result(FaultKind::NoMem);
     }
     as.mm_lock_.unlock_shared(p);
     return r;

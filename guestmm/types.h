@@ -90,6 +90,14 @@ struct FaultResult {
     FaultToken token{};
 };
 
+// A result without a token (everything but NeedsIo).
+inline FaultResult fault_result(FaultKind k, SegvReason why = SegvReason::NotMapped) {
+    FaultResult r;
+    r.kind = k;
+    r.segv = why;
+    return r;
+}
+
 // Identity and attributes of one mapping range (used by map() and query()).
 struct MappingInfo {
     Gva start;
