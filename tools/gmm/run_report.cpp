@@ -13,11 +13,7 @@ namespace gmm::cli {
 
 namespace {
 
-std::string hex(uint64_t v) {
-    char buf[24];
-    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
-    return buf;
-}
+using vmm::hex;
 
 uint64_t stat_or_zero(const vmm::VcpuReport& v, const char* name) {
     auto it = v.kvm.find(name);
