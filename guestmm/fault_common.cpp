@@ -36,6 +36,7 @@ FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d
     if (pte::permits(v, access)) return kind(FaultKind::Installed);  // raced with another fault
     if (t.object && t.page_index >= t.object->size_pages) return segv(SegvReason::NotMapped);  // SIGBUS
 
+    const uint32_t cpu = p.cpu_id();  // one virtual call per fault, not one per counter
     uint64_t frame = 0;
     bool owned = false;
     if (v) {  // present with fewer rights, or parked by PROT_NONE: keep the frame
@@ -43,7 +44,7 @@ FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d
         owned = (v & pte::kOwned) != 0;
     } else if (!t.object) {
         if (!p.alloc_zeroed_frame(&frame)) return kind(FaultKind::NoMem);
-        c.add(p.cpu_id(), Counter::FramesAllocated);
+        c.add(cpu, Counter::FramesAllocated);
         owned = true;
     } else if (!t.object->ops->lookup(t.object, t.page_index, &frame)) {
         object_get(t.object);  // pin for the sleep; the token owns this reference
@@ -58,8 +59,8 @@ FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d
         uint64_t copy = 0;
         if (!p.alloc_zeroed_frame(&copy)) return kind(FaultKind::NoMem);
         copy_page(p.phys_to_virt(copy), p.phys_to_virt(frame));
-        c.add(p.cpu_id(), Counter::FramesAllocated);
-        c.add(p.cpu_id(), Counter::CowCopies);
+        c.add(cpu, Counter::FramesAllocated);
+        c.add(cpu, Counter::CowCopies);
         frame = copy;
         owned = true;
         if (v) {  // the old read-only mapping of the file page may be cached
@@ -70,7 +71,7 @@ FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d
     bool writable = owned || t.shared;
     if (!v) ++d->used;  // a replaced entry keeps its count
     __atomic_store_n(slot, pte::make_leaf(frame, t.prot, writable, owned), __ATOMIC_RELEASE);
-    c.add(p.cpu_id(), Counter::FaultsInstalled);
+    c.add(cpu, Counter::FaultsInstalled);
     return kind(FaultKind::Installed);
 }
 

@@ -42,8 +42,11 @@ bool TicketLock::is_locked() const {
 void TicketLock::lock_raw(Platform& p) {
     // The high half wraps out of the word harmlessly.
     uint32_t old = __atomic_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
-    uint32_t ticket = old >> 16;
-    if (owner_of(old) == ticket) return;
+    if (owner_of(old) != (old >> 16)) wait_for_ticket(p, old >> 16);
+}
+
+// Spins briefly, then sleeps through the platform until `ticket` is served.
+void TicketLock::wait_for_ticket(Platform& p, uint32_t ticket) {
     for (uint32_t i = p.spin_iterations(); i > 0; --i) {
         if (owner_of(__atomic_load_n(&word_, __ATOMIC_ACQUIRE)) == ticket) return;
         cpu_relax();
@@ -72,20 +75,8 @@ void TicketLock::lock_as(Platform& p, LockSide side) {
     if (owner_of(old) != (old >> 16)) {
         // Contended: undo nothing (tickets are FIFO); just wait for our turn.
         hook(&LockHooks::contended, cls_, side, this);
-        uint32_t ticket = old >> 16;
-        for (uint32_t i = p.spin_iterations(); i > 0; --i) {
-            if (owner_of(__atomic_load_n(&word_, __ATOMIC_ACQUIRE)) == ticket) goto got;
-            cpu_relax();
-        }
-        for (;;) {
-            __atomic_fetch_add(&waiters_, 1, __ATOMIC_SEQ_CST);
-            uint32_t w = __atomic_load_n(&word_, __ATOMIC_SEQ_CST);
-            if (owner_of(w) != ticket) p.wait_on(&word_, w);
-            __atomic_fetch_sub(&waiters_, 1, __ATOMIC_RELAXED);
-            if (owner_of(__atomic_load_n(&word_, __ATOMIC_ACQUIRE)) == ticket) break;
-        }
+        wait_for_ticket(p, old >> 16);
     }
-got:
     hook(&LockHooks::acquired, cls_, side, this);
 }
 

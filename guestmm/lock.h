@@ -55,6 +55,7 @@ public:
 private:
     void lock_as(Platform& p, LockSide side);
     void unlock_as(Platform& p, LockSide side);
+    void wait_for_ticket(Platform& p, uint32_t ticket);
     uint32_t word_ = 0;
     uint32_t waiters_ = 0;
     LockClass cls_;
