@@ -43,6 +43,7 @@ void TicketLock::lock_raw(Platform& p) {
     // The high half wraps out of the word harmlessly.
     uint32_t old = __atomic_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
     if (owner_of(old) != (old >> 16)) wait_for_ticket(p, old >> 16);
+    __atomic_store_n(&last_cpu_, uint8_t(p.cpu_id()), __ATOMIC_RELAXED);
 }
 
 // Spins briefly, then sleeps through the platform until `ticket` is served.
@@ -78,6 +79,7 @@ void TicketLock::lock_as(Platform& p, LockSide side) {
         wait_for_ticket(p, old >> 16);
     }
     hook(&LockHooks::acquired, cls_, side, this);
+    __atomic_store_n(&last_cpu_, uint8_t(p.cpu_id()), __ATOMIC_RELAXED);
 }
 
 void TicketLock::unlock_as(Platform& p, LockSide side) {

@@ -47,6 +47,12 @@ public:
     void unlock(Platform& p) { unlock_as(p, LockSide::Exclusive); }
     bool is_locked() const;
     LockClass lock_class() const { return cls_; }
+    // The CPU that acquired the lock last (kNoCpu before the first
+    // acquisition): the owner while is_locked(), for the checker (I8), and
+    // the "previous owner" of lockstat's bounce counts. Hooks run before it
+    // is updated, so `acquired` still sees the previous acquirer.
+    static constexpr uint8_t kNoCpu = 0xff;
+    uint8_t last_cpu() const { return __atomic_load_n(&last_cpu_, __ATOMIC_RELAXED); }
 
     // For RwLock, which reports its own class and side.
     void lock_raw(Platform& p);
@@ -59,6 +65,7 @@ private:
     uint32_t word_ = 0;
     uint32_t waiters_ = 0;
     LockClass cls_;
+    uint8_t last_cpu_ = kNoCpu;  // in the padding: sizeof stays 12 (ABI: gmm_ticket_lock)
 };
 
 // Task-fair reader-writer lock: everyone queues on a ticket gate in arrival
