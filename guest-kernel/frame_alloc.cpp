@@ -50,10 +50,12 @@ struct PoolGuard {
     }
 };
 
-void set_meta(uint64_t gpa, uint8_t state, uint32_t refcount) {
+void set_meta(uint64_t gpa, uint8_t state, uint16_t refcount) {
     gmm_frame_meta& m = g_meta[gpa >> 12];
     m.state = state;
     m.refcount = refcount;
+    m.flags = 0;
+    if (state == GMM_FRAME_ALLOCATED) m.alloc_seq = uint16_t(m.alloc_seq + 1);
 }
 
 uint64_t kernel_gpa(const void* p) { return reinterpret_cast<uint64_t>(p) - GMM_KERNEL_IMAGE_GVA; }
@@ -146,6 +148,15 @@ void frame_free(Gpa frame) {
     c.dirty[c.dirty_count++] = gpa;
     if (c.dirty_count == kPunchBatchFrames) punch_batch(c);
 }
+
+void frame_set_flags(Gpa frame, uint8_t flags) { g_meta[frame.value() >> 12].flags = flags; }
+
+void frame_mapcount_add(Gpa frame, int32_t delta) {
+    const uint64_t i = frame.value() >> 12;
+    if (i < g_meta_count) __atomic_fetch_add(&g_meta[i].mapcount, uint16_t(delta), __ATOMIC_RELAXED);
+}
+
+uint64_t frame_pool_lock_gva() { return reinterpret_cast<uint64_t>(&g_pool_lock); }
 
 void frame_flush_dirty() { punch_batch(g_cpu_frames[this_cpu().cpu_index]); }
 

@@ -23,6 +23,13 @@ Gpa frame_alloc_zeroed();
 bool frame_try_alloc_zeroed(Gpa& out);
 // Returns a frame whose contents may be dirty; it is reused only after the VMM zeroed it.
 void frame_free(Gpa frame);
+// Checker bookkeeping (abi/gmm/abi/frames.h): GMM_FRAME_F_* flags of an
+// allocated frame, and its count of user PTEs. The mapcount is atomic: a file
+// page may be mapped through two page tables under different locks.
+void frame_set_flags(Gpa frame, uint8_t flags);
+void frame_mapcount_add(Gpa frame, int32_t delta);
+// Where the shared pool's lock word lives (for the checker's I8).
+uint64_t frame_pool_lock_gva();
 // Sends this CPU's pending dirty batch to the VMM now.
 void frame_flush_dirty();
 

@@ -18,6 +18,7 @@
 #include "platform.h"
 #include "slab.h"
 #include "types.h"
+#include "gmm/abi/mmstate.h"
 
 namespace gmm::mm {
 
@@ -81,6 +82,10 @@ public:
     uint64_t references_to(const BackingObject* object);
     // Frees empty page-table pages; requires quiescence (deferred reclamation).
     void trim_quiescent();
+
+    // Fills the checker's roots (policy, user range, where the trees, free
+    // space and locks live); the caller adds frames and safepoint fields.
+    void describe(gmm_mm_roots& out) const;
 
     const Options& options() const { return opts_; }
     Platform& platform() { return *p_; }

@@ -65,12 +65,17 @@ FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d
         owned = true;
         if (v) {  // the old read-only mapping of the file page may be cached
             __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
+            p.frame_mapped(pte::frame_of(v), -1);
+            p.frame_mapped(frame, 1);  // the slot stays used: it now refers to the copy
             if (pte::present(v)) p.flush_tlb(&as, Gva(va), Gva(va + kPageSize));
         }
     }
     bool writable = owned || t.shared;
-    if (!v) ++d->used;  // a replaced entry keeps its count
     __atomic_store_n(slot, pte::make_leaf(frame, t.prot, writable, owned), __ATOMIC_RELEASE);
+    if (!v) {  // a replaced entry keeps its count and its frame reference
+        ++d->used;
+        p.frame_mapped(frame, 1);
+    }
     c.add(cpu, Counter::FaultsInstalled);
     return kind(FaultKind::Installed);
 }

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 
+#include "gmm/abi/mmstate.h"
 #include "lock.h"
 #include "percpu.h"
 #include "slab.h"
@@ -60,6 +61,8 @@ public:
         }
     }
     bool locks_free() const;
+    // Where the checker finds this allocator's state (abi/gmm/abi/mmstate.h).
+    void describe(gmm_mm_roots& out) const;
     uint64_t node_count() const {
         uint64_t n = 0;
         auto count = [&](uint64_t, uint64_t) { ++n; };
@@ -68,6 +71,7 @@ public:
     }
 
 private:
+    friend struct AbiLayout;
     struct Chunk {
         TicketLock lock{LockClass::FreeCache};
         uint64_t cur = 0;  // free: [cur, end)

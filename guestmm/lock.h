@@ -59,6 +59,7 @@ public:
     void unlock_raw(Platform& p);
 
 private:
+    friend struct AbiLayout;
     void lock_as(Platform& p, LockSide side);
     void unlock_as(Platform& p, LockSide side);
     void wait_for_ticket(Platform& p, uint32_t ticket);
@@ -81,6 +82,7 @@ public:
     bool is_locked() const;
 
 private:
+    friend struct AbiLayout;
     TicketLock gate_;
     uint32_t readers_ = 0;
     uint32_t writer_waiting_ = 0;

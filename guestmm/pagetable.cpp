@@ -28,6 +28,8 @@ PtDesc* PageTables::alloc_table(Platform& p, int level, uint64_t base) {
         d->children = static_cast<PtDesc**>(p.phys_to_virt(cphys));
         d->children_phys = cphys;
     }
+    p.set_frame_role(phys, Platform::FrameRole::PageTable);
+    if (level >= 2) p.set_frame_role(cphys, Platform::FrameRole::MmMetadata);
     d->level = uint8_t(level);
     d->base = base;
     d->table_phys = phys;
@@ -92,7 +94,7 @@ PtDesc* PageTables::get_leaf(Platform& p, uint64_t va) {
     return d;
 }
 
-uint64_t PageTables::zap_locked(PtDesc* d, uint64_t s, uint64_t e, ZapBatch& batch) {
+uint64_t PageTables::zap_locked(Platform& p, PtDesc* d, uint64_t s, uint64_t e, ZapBatch& batch) {
     if (d->used == 0) return e;
     unsigned first = slot_index(1, s);
     unsigned last = slot_index(1, e - 1);
@@ -101,6 +103,7 @@ uint64_t PageTables::zap_locked(PtDesc* d, uint64_t s, uint64_t e, ZapBatch& bat
         if (!v) continue;
         if (batch.count == ZapBatch::kMax) return d->base + uint64_t(i) * kPageSize;
         store_entry(&d->table[i], 0);
+        p.frame_mapped(pte::frame_of(v), -1);
         --d->used;
         if (pte::present(v)) batch.flush = true;
         if (v & pte::kOwned) batch.frames[batch.count++] = pte::frame_of(v);
@@ -148,6 +151,7 @@ void PageTables::free_subtree(Platform& p, PtDesc* d, Slab& extent_slab) {
         if (d->level > 1) {
             if (PtDesc* c = d->children[i]) free_subtree(p, c, extent_slab);
         } else if (d->table[i] & pte::kOwned) {
+            p.frame_mapped(pte::frame_of(d->table[i]), -1);
             p.free_frame(pte::frame_of(d->table[i]));
             counters_->add(p.cpu_id(), Counter::FramesFreed);
         }

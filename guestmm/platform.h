@@ -24,6 +24,13 @@ public:
     // Where the core can read/write a frame (page-table pages, page copies).
     virtual void* phys_to_virt(uint64_t phys) { (void)phys; return nullptr; }
 
+    // Frame bookkeeping for the host-side checker (I4): what an allocated
+    // frame is used for, and how many user PTEs (present or PROT_NONE-parked)
+    // reference it. Called under the PTL of the table that changed.
+    enum class FrameRole : uint8_t { Data, PageTable, MmMetadata };
+    virtual void set_frame_role(uint64_t phys, FrameRole role) { (void)phys; (void)role; }
+    virtual void frame_mapped(uint64_t phys, int32_t delta) { (void)phys; (void)delta; }
+
     // Asks that stale translations of [start, end) in `as` be flushed on every CPU
     // before this call returns (frames are freed right after).
     virtual void flush_tlb(const void* as, Gva start, Gva end) { (void)as; (void)start; (void)end; }

@@ -111,7 +111,7 @@ bool list_op_locked(Ctx& c, PtDesc* d, uint64_t s, uint64_t e, WinOp& op, Extent
         node = nullptr;
         ++d->generation;
         if (leaf)
-            for (uint64_t at = s; (at = PageTables::zap_locked(d, at, e, batch)) < e;)
+            for (uint64_t at = s; (at = PageTables::zap_locked(c.p, d, at, e, batch)) < e;)
                 c.pt.finish_zap(c.p, &c.as, s, e, batch);
         break;
     }
@@ -120,7 +120,7 @@ bool list_op_locked(Ctx& c, PtDesc* d, uint64_t s, uint64_t e, WinOp& op, Extent
         if (!ExtentList::remove(d->extents, c.p, c.slab, s, e, &removed, &sink)) return false;
         if (removed) ++d->generation;
         if (leaf)
-            for (uint64_t at = s; (at = PageTables::zap_locked(d, at, e, batch)) < e;)
+            for (uint64_t at = s; (at = PageTables::zap_locked(c.p, d, at, e, batch)) < e;)
                 c.pt.finish_zap(c.p, &c.as, s, e, batch);
         break;
     }

@@ -2,6 +2,9 @@
 // VMAs in a balanced tree (treap); free space in the gap tree (FreeSpace,
 // which is the "largest gap" augmentation kept as its own tree). Faults take
 // the mm lock for read, map/unmap/protect for write; PTEs under per-table PTLs.
+#include <stddef.h>
+
+#include "gmm/abi/mmstate.h"
 #include "internal.h"
 #include "pte.h"
 #include "treap.h"
@@ -22,6 +25,14 @@ struct Vma {
     uint64_t generation;
 };
 static_assert(sizeof(Vma) <= kPtDescBytes);
+// The checker reads VMAs through this mirror (abi/gmm/abi/mmstate.h).
+static_assert(sizeof(Vma) == sizeof(gmm_vma));
+static_assert(offsetof(Vma, left) == offsetof(gmm_vma, left) && offsetof(Vma, right) == offsetof(gmm_vma, right));
+static_assert(offsetof(Vma, start) == offsetof(gmm_vma, start) && offsetof(Vma, end) == offsetof(gmm_vma, end));
+static_assert(offsetof(Vma, prot) == offsetof(gmm_vma, prot) && offsetof(Vma, shared) == offsetof(gmm_vma, shared));
+static_assert(offsetof(Vma, object) == offsetof(gmm_vma, object));
+static_assert(offsetof(Vma, page_index) == offsetof(gmm_vma, page_index));
+static_assert(offsetof(Vma, generation) == offsetof(gmm_vma, generation));
 
 namespace {
 
@@ -94,7 +105,7 @@ void for_leaves(AddressSpace& as, PageTables& pt, Platform& p, uint64_t s, uint6
             if (prot) {
                 PageTables::protect_locked(d, a, b, *prot, batch);
             } else {
-                for (uint64_t at = a; (at = PageTables::zap_locked(d, at, b, batch)) < b;)
+                for (uint64_t at = a; (at = PageTables::zap_locked(p, d, at, b, batch)) < b;)
                     pt.finish_zap(p, &as, a, b, batch);
             }
         }

@@ -24,6 +24,7 @@ bool Slab::refill(Platform& p, Magazine& m) {
     if (!pool_) {
         uint64_t phys = 0;
         if (!p.alloc_zeroed_frame(&phys)) return false;
+        p.set_frame_role(phys, Platform::FrameRole::MmMetadata);
         auto* base = static_cast<uint8_t*>(p.phys_to_virt(phys));
         *reinterpret_cast<uint64_t*>(base + kLinkOffset) = frame_list_;
         frame_list_ = phys;

@@ -22,6 +22,7 @@ public:
     void destroy(Platform& p);
 
     uint32_t object_bytes() const { return object_bytes_; }
+    const void* pool_lock_address() const { return &pool_lock_; }
     uint64_t frames() const { return __atomic_load_n(&frames_, __ATOMIC_RELAXED); }
     // Objects handed out and not yet freed (exact only when quiescent).
     int64_t in_use() const;

@@ -40,6 +40,13 @@ bool GuestPlatform::alloc_zeroed_frame(uint64_t* phys) {
 
 void GuestPlatform::free_frame(uint64_t phys) { frame_free(Gpa(phys)); }
 
+void GuestPlatform::set_frame_role(uint64_t phys, FrameRole role) {
+    if (role == FrameRole::PageTable) frame_set_flags(Gpa(phys), GMM_FRAME_F_PAGE_TABLE);
+    else if (role == FrameRole::MmMetadata) frame_set_flags(Gpa(phys), GMM_FRAME_F_MM_META);
+}
+
+void GuestPlatform::frame_mapped(uint64_t phys, int32_t delta) { frame_mapcount_add(Gpa(phys), delta); }
+
 void* GuestPlatform::phys_to_virt(uint64_t phys) { return direct_map<void>(Gpa(phys)); }
 
 void GuestPlatform::flush_tlb(const void*, Gva start, Gva end) { tlb_shootdown(start, end); }

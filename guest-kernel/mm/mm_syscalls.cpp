@@ -2,6 +2,7 @@
 
 #include "gmm/abi/syscall.h"
 #include "gmm/abi/ucall.h"
+#include "mm/safepoint.h"
 #include "mm/threads.h"
 #include "mm/user_space.h"
 #include "percpu.h"
@@ -38,12 +39,14 @@ int64_t sys_mmap(uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags) {
     } else if (addr & (kPageSize - 1) || addr >= GMM_USER_TOP_GVA) {
         addr = 0;  // a hint only: ignore a useless one, as Linux does
     }
+    MmOpScope op;
     auto r = mm_space().map(Gva(addr), rounded, mm::Prot(uint32_t(prot)), mm::MapFlags(f));
     return r.ok() ? int64_t(r->value()) : errno_of(r.error());
 }
 
 int64_t sys_munmap(uint64_t addr, uint64_t len) {
     if (int64_t e = check_range(addr, len)) return e;
+    MmOpScope op;
     auto st = mm_space().unmap(Gva(addr), len);
     return st.ok() ? 0 : errno_of(st.error());
 }
@@ -51,6 +54,7 @@ int64_t sys_munmap(uint64_t addr, uint64_t len) {
 int64_t sys_mprotect(uint64_t addr, uint64_t len, uint64_t prot) {
     if (prot & ~kKnownProt) return -GMM_EINVAL;
     if (int64_t e = check_range(addr, len)) return e;
+    MmOpScope op;
     auto st = mm_space().protect(Gva(addr), len, mm::Prot(uint32_t(prot)));
     return st.ok() ? 0 : errno_of(st.error());
 }

@@ -4,8 +4,12 @@
 
 #include "assert.h"
 #include "kernel.h"
+#include "frame_alloc.h"
+#include "gmm/abi/mmstate.h"
 #include "mm/guest_platform.h"
+#include "mm/safepoint.h"
 #include "percpu.h"
+#include "ucall.h"
 
 namespace gmm::kernel {
 
@@ -39,6 +43,24 @@ mm::Options options_from(const BootArgs& args) {
     return o;
 }
 
+// What the host-side checker reads (abi/gmm/abi/mmstate.h); published once.
+gmm_mm_roots g_roots;
+
+void publish_roots(uint64_t inject) {
+    g_as->describe(g_roots);
+    const FrameStats f = frame_stats();
+    g_roots.cpu_count = g_kernel.cpu_count;
+    g_roots.frame_pool_lock_gva = frame_pool_lock_gva();
+    g_roots.frames_meta_gpa = f.meta_gpa;
+    g_roots.frames_meta_count = f.meta_count;
+    g_roots.safepoint_gpa = safepoint_gpa();
+    g_roots.inject = inject;
+    g_roots.size_bytes = sizeof(g_roots);
+    g_roots.version = GMM_MMSTATE_ABI_VERSION;
+    __atomic_store_n(&g_roots.magic, GMM_MM_ROOTS_MAGIC, __ATOMIC_RELEASE);
+    ucall_result("mm_roots_gpa", reinterpret_cast<uint64_t>(&g_roots) - GMM_KERNEL_IMAGE_GVA);
+}
+
 void map_fixed(uint64_t va, uint64_t len, mm::Prot prot, mm::MapFlags flags, mm::BackingObject* obj) {
     auto r = g_as->map(Gva(va), len, prot, flags | mm::MapFlags::Fixed, obj, 0);
     GMM_ASSERT(r.ok() && r->value() == va);
@@ -61,6 +83,7 @@ void* mm_space_build(const BootArgs& args, uint32_t threads) {
                   mm::MapFlags::Private, nullptr);
     void* params = mm_user_ptr(Gva(kMmParamsGva), true, true);
     GMM_ASSERT(params != nullptr);
+    publish_roots(0);
     return params;
 }
 
@@ -73,6 +96,7 @@ Gva mm_stack_top(uint32_t thread) {
 
 void* mm_user_ptr(Gva va, bool write, bool fault_in) {
     if (!g_as || va.value() >= GMM_USER_TOP_GVA) return nullptr;
+    MmOpScope op;
     const uint64_t need = mm::pte::kPresent | mm::pte::kUser | (write ? mm::pte::kWrite : 0);
     uint64_t pte = g_as->pte_at(va.align_down(kPageSize));
     if ((pte & need) != need && fault_in) {

@@ -4,6 +4,7 @@
 #include "exceptions.h"
 #include "kernel.h"
 #include "mm/fault.h"
+#include "mm/safepoint.h"
 #include "mm/tlb.h"
 #include "percpu.h"
 #include "syscall.h"
@@ -28,8 +29,19 @@ void on_timer() {
 
 }  // namespace
 
+static_assert(uint32_t(Vector::Safepoint) == GMM_SAFEPOINT_VECTOR && uint32_t(Vector::Wakeup) == GMM_WAKEUP_VECTOR);
+
+namespace {
+void dispatch(TrapFrame& f);
+}
+
 extern "C" void gmm_trap_dispatch(TrapFrame* frame) {
-    TrapFrame& f = *frame;
+    dispatch(*frame);
+    if (frame->from_user()) safepoint_before_user_return();
+}
+
+namespace {
+void dispatch(TrapFrame& f) {
     switch (static_cast<Vector>(f.vector)) {
     case Vector::Wakeup:
         this_cpu().ipi_count = this_cpu().ipi_count + 1;
@@ -37,6 +49,10 @@ extern "C" void gmm_trap_dispatch(TrapFrame* frame) {
         return;
     case Vector::Shootdown:
         tlb_on_shootdown_ipi();
+        return;
+    case Vector::Safepoint:
+        apic::eoi();  // first: shootdowns and wake-ups must reach a parked CPU
+        safepoint_on_interrupt(f.from_user());
         return;
     case Vector::PageFault:
         if (f.from_user()) {
@@ -61,5 +77,7 @@ extern "C" void gmm_trap_dispatch(TrapFrame* frame) {
     }
     report_exception(f);
 }
+
+}  // namespace
 
 }  // namespace gmm::kernel::x86

@@ -11,7 +11,7 @@
 
 #include <stdint.h>
 
-#define GMM_FRAMES_ABI_VERSION 1u
+#define GMM_FRAMES_ABI_VERSION 2u
 #define GMM_FRAME_BYTES 4096u
 
 /* gmm_frame_meta.state */
@@ -23,13 +23,16 @@ enum gmm_frame_state {
 };
 
 /* gmm_frame_meta.flags */
-#define GMM_FRAME_F_PAGE_TABLE 0x1u /* reserved for page-table use (not set yet) */
+#define GMM_FRAME_F_PAGE_TABLE 0x1u /* a hardware page-table page of the user address space */
+#define GMM_FRAME_F_MM_META 0x2u    /* memory-manager metadata (descriptor slabs, child arrays) */
 
 struct gmm_frame_meta {
     uint8_t state;      /* enum gmm_frame_state */
     uint8_t flags;      /* GMM_FRAME_F_* */
-    uint16_t mapcount;  /* user PTEs mapping the frame (not maintained yet: 0) */
-    uint32_t refcount;  /* 1 while allocated, 0 when free */
+    uint16_t mapcount;  /* user PTEs (present or PROT_NONE-parked) referencing the frame */
+    uint16_t refcount;  /* 1 while allocated, 0 when free */
+    uint16_t alloc_seq; /* bumped by every allocation (wraps): "free the whole time"
+                           between two looks = same state and same alloc_seq */
 };
 
 #ifdef __cplusplus
