@@ -31,6 +31,13 @@ HostPlatform::~HostPlatform() {
     }
 }
 
+std::vector<std::pair<const uint8_t*, uint64_t>> HostPlatform::arenas() const {
+    std::vector<std::pair<const uint8_t*, uint64_t>> out;
+    const unsigned n = narenas_.load(std::memory_order_acquire);
+    for (unsigned i = 0; i < n; ++i) out.push_back({arena_table_[i].base, kArenaBytes});
+    return out;
+}
+
 HostPlatform::Arena* HostPlatform::arena_of(uint64_t phys) {
     auto* p = reinterpret_cast<uint8_t*>(phys);
     unsigned n = narenas_.load(std::memory_order_acquire);

@@ -44,6 +44,8 @@ public:
     int64_t frames_in_use() const;
     uint64_t tlb_flushes() const { return flushes_.load(std::memory_order_relaxed); }
     void set_spin_iterations(uint32_t n) { spin_iterations_ = n; }
+    // The memory frames come from (base, size in bytes), for the host checker's tests.
+    std::vector<std::pair<const uint8_t*, uint64_t>> arenas() const;
 
 private:
     // A thread's slot is normally used by that thread alone; the lock only
