@@ -1,5 +1,6 @@
 #include "decode.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <unordered_set>
@@ -303,6 +304,10 @@ struct Decoder {
         }
         s.frames.resize(n);
         (void)view.read_phys(s.roots.frames_meta_gpa, s.frames.data(), n * sizeof(gmm_frame_meta));
+        // Frames below the managed range were never the allocator's: reserved (records never written).
+        const uint64_t managed = std::min<uint64_t>(s.roots.frames_managed_gpa / 4096, n);
+        for (uint64_t i = 0; i < managed; ++i)
+            if (s.frames[i].state == GMM_FRAME_FREE_ZERO) s.frames[i].state = GMM_FRAME_RESERVED;
     }
 };
 

@@ -53,6 +53,8 @@ public:
     GuestRamView(const GuestRamView&) = delete;
     ~GuestRamView();
     const std::vector<MemorySlot>& slots() const { return slots_; }
+    // Where a slot's bytes are mapped (read-only) in this process.
+    const uint8_t* slot_bytes(const MemorySlot& s) const { return base_ + s.memfd_offset; }
     // A u64 at `gpa` (read with a volatile load: the guest may be writing it).
     Result<uint64_t> read_u64(Gpa gpa) const;
 

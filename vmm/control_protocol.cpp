@@ -24,7 +24,7 @@ constexpr struct {
     const char* name;
 } kCommands[] = {
     {ControlCommand::Info, "info"},     {ControlCommand::Pause, "pause"}, {ControlCommand::Resume, "resume"},
-    {ControlCommand::Stop, "stop"},     {ControlCommand::Memfd, "memfd"},
+    {ControlCommand::Stop, "stop"},     {ControlCommand::Memfd, "memfd"}, {ControlCommand::Safepoint, "safepoint"},
 };
 
 // Printable, bounded rendering of untrusted text for error messages.

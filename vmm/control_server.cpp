@@ -22,6 +22,8 @@ namespace {
 // A timed-out or rejected client gets a best-effort error reply; it must not
 // hold the server up for long.
 constexpr uint32_t kErrorReplyTimeoutMs = 200;
+// How long vCPUs get to park (each is at most one fault or system call away).
+constexpr uint64_t kSafepointTimeoutMs = 2000;
 
 std::string error_reply(std::string_view message) {
     JsonWriter j(JsonStyle::Compact);
@@ -48,6 +50,7 @@ const char* vm_run_state_name(VmRunState s) {
         case VmRunState::Booting: return "booting";
         case VmRunState::Running: return "running";
         case VmRunState::Paused: return "paused";
+        case VmRunState::Safepoint: return "safepoint";
     }
     return "?";
 }
@@ -61,12 +64,17 @@ ControlSnapshot MachineControlTarget::snapshot() const {
     ControlSnapshot s;
     s.vcpus = machine_.vcpu_count();
     s.ram_bytes = ram_bytes_;
-    s.state = !machine_.started() ? VmRunState::Booting : paused_ ? VmRunState::Paused : VmRunState::Running;
+    s.state = !machine_.started()       ? VmRunState::Booting
+              : machine_.in_safepoint() ? VmRunState::Safepoint
+              : paused_                 ? VmRunState::Paused
+                                        : VmRunState::Running;
     s.slots = machine_.memory().slots();
     const BootLayoutInfo& l = machine_.layout();
     s.layout = ControlLayout{Gpa(GMM_BOOT_INFO_GPA), l.pml4, l.kernel_start, l.kernel_end, l.fdt,
-                             l.user_image, l.reserved_end, l.fdt_size_bytes, l.user_image_size_bytes};
+                             l.user_image, l.reserved_end, l.fdt_size_bytes, l.user_image_size_bytes,
+                             machine_.memory().host_base().value()};
     s.published = machine_.results_snapshot();
+    s.kvm_mode = kvm_mode_name(machine_.kvm_mode());
     return s;
 }
 
@@ -80,12 +88,26 @@ Status MachineControlTarget::pause() {
 
 Status MachineControlTarget::resume() {
     if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
+    if (machine_.in_safepoint()) {
+        Status st = machine_.safepoint_leave();
+        paused_ = false;
+        return st;
+    }
     machine_.resume_all();
     paused_ = false;
     return Ok{};
 }
 
-void MachineControlTarget::stop() { machine_.request_stop(); }
+Status MachineControlTarget::safepoint() {
+    if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
+    if (paused_) return Err{plain_error("the VM is paused; resume it before asking for a safepoint")};
+    return machine_.safepoint_enter(kSafepointTimeoutMs);
+}
+
+void MachineControlTarget::stop() {
+    if (machine_.in_safepoint()) (void)machine_.safepoint_leave();
+    machine_.request_stop();
+}
 
 int MachineControlTarget::memfd() const { return machine_.memory().memfd(); }
 
@@ -229,6 +251,9 @@ std::string ControlServer::execute(ControlCommand command, int& pass_fd) {
         case ControlCommand::Resume:
             if (Status st = target_.resume(); !st) return error_reply("resume: " + st.error().message());
             return info_json("resume");
+        case ControlCommand::Safepoint:
+            if (Status st = target_.safepoint(); !st) return error_reply("safepoint: " + st.error().message());
+            return info_json("safepoint");
         case ControlCommand::Stop:
             target_.stop();
             return info_json("stop");
@@ -262,6 +287,7 @@ std::string ControlServer::info_json(const char* done) const {
     j.key("state"); j.string(vm_run_state_name(s.state));
     j.key("uptime_ms"); j.u64(uptime_ms);
     j.key("abi_version"); j.u64(GMM_ABI_VERSION);
+    j.key("kvm_mode"); j.string(s.kvm_mode);
     j.key("slots"); j.begin_array();
     for (const MemorySlot& m : s.slots) {
         j.begin_object();
@@ -283,6 +309,7 @@ std::string ControlServer::info_json(const char* done) const {
     j.key("user_image_gpa"); j.u64(l.user_image.value());
     j.key("user_image_size_bytes"); j.u64(l.user_image_size_bytes);
     j.key("reserved_end_gpa"); j.u64(l.reserved_end.value());
+    j.key("host_base_hva"); j.u64(l.host_base_hva);
     j.end_object();
     j.key("published"); j.begin_array();
     for (size_t cpu = 0; cpu < s.published.size(); ++cpu) {

@@ -25,7 +25,7 @@ namespace gmm::vmm {
 
 class Machine;
 
-enum class VmRunState { Booting, Running, Paused };
+enum class VmRunState { Booting, Running, Paused, Safepoint };
 const char* vm_run_state_name(VmRunState);
 
 // Boot-layout GPAs a checker needs to find its way in guest RAM.
@@ -33,6 +33,7 @@ struct ControlLayout {
     Gpa boot_info, kernel_pml4, kernel_start, kernel_end, fdt, user_image, reserved_end;
     uint64_t fdt_size_bytes = 0;
     uint64_t user_image_size_bytes = 0;
+    uint64_t host_base_hva = 0;  // where GPA 0 is mapped in the VMM process (for /proc/PID/pagemap)
 };
 
 struct ControlSnapshot {
@@ -44,6 +45,7 @@ struct ControlSnapshot {
     // What each vCPU published so far (GMM_UCALL_RESULT key -> value): this is
     // where the guest announces its roots (e.g. spin_counter_gpa).
     std::vector<std::map<std::string, uint64_t>> published;
+    std::string kvm_mode = "unknown";  // emulated | native | unknown (see HOST-KVM.md)
 };
 
 // What the server needs from a VM. Called on the server thread only.
@@ -53,7 +55,10 @@ public:
     virtual ControlSnapshot snapshot() const = 0;
     // Returns once every vCPU acknowledged (or fails, naming why).
     virtual Status pause() = 0;
+    // Resumes from a pause or releases a safepoint.
     virtual Status resume() = 0;
+    // Every vCPU parked outside the memory manager, then paused (docs/checker.md).
+    virtual Status safepoint() = 0;
     virtual void stop() = 0;
     virtual int memfd() const = 0;  // guest RAM; the server passes a dup via SCM_RIGHTS
 };
@@ -65,6 +70,7 @@ public:
     ControlSnapshot snapshot() const override;
     Status pause() override;
     Status resume() override;
+    Status safepoint() override;
     void stop() override;
     int memfd() const override;
 

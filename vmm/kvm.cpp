@@ -117,14 +117,34 @@ Result<Vm> Vm::create(const Kvm& kvm) {
     return vm;
 }
 
-Status Vm::set_memory_slot(uint32_t slot, Gpa gpa, uint64_t size_bytes, Hva host) {
+Status Vm::set_memory_slot(uint32_t slot, Gpa gpa, uint64_t size_bytes, Hva host, DirtyLogging dirty) {
     kvm_userspace_memory_region region{};
     region.slot = slot;
+    region.flags = dirty == DirtyLogging::On ? KVM_MEM_LOG_DIRTY_PAGES : 0;
     region.guest_phys_addr = gpa.value();
     region.memory_size = size_bytes;
     region.userspace_addr = host.value();
     if (ioctl(fd_.get(), KVM_SET_USER_MEMORY_REGION, &region) != 0)
         return Err{sys_error("KVM_SET_USER_MEMORY_REGION slot " + std::to_string(slot), errno)};
+    return Ok{};
+}
+
+Result<std::vector<uint64_t>> Vm::dirty_log(uint32_t slot, uint64_t size_bytes) const {
+    std::vector<uint64_t> bits((size_bytes / 4096 + 63) / 64, 0);
+    kvm_dirty_log log{};
+    log.slot = slot;
+    log.dirty_bitmap = bits.data();
+    if (ioctl(fd_.get(), KVM_GET_DIRTY_LOG, &log) != 0)
+        return Err{sys_error("KVM_GET_DIRTY_LOG slot " + std::to_string(slot), errno)};
+    return bits;
+}
+
+Status Vm::signal_msi(uint32_t apic_id, uint8_t vector) const {
+    kvm_msi msi{};
+    msi.address_lo = 0xfee00000u | ((apic_id & 0xffu) << 12);
+    msi.data = vector;  // fixed delivery, edge
+    if (ioctl(fd_.get(), KVM_SIGNAL_MSI, &msi) < 0)
+        return Err{sys_error("KVM_SIGNAL_MSI to APIC " + std::to_string(apic_id), errno)};
     return Ok{};
 }
 

@@ -58,8 +58,16 @@ class Vm {
 public:
     static Result<Vm> create(const Kvm& kvm);
     int fd() const { return fd_.get(); }
-    Status set_memory_slot(uint32_t slot, Gpa gpa, uint64_t size_bytes, Hva host);
+    enum class DirtyLogging { Off, On };
+    Status set_memory_slot(uint32_t slot, Gpa gpa, uint64_t size_bytes, Hva host,
+                           DirtyLogging dirty = DirtyLogging::Off);
+    // KVM_GET_DIRTY_LOG: one bit per 4 KiB page of the slot, set if the guest
+    // wrote it since the previous call (the call clears the log).
+    Result<std::vector<uint64_t>> dirty_log(uint32_t slot, uint64_t size_bytes) const;
     Status create_irqchip();
+    // A fixed-delivery, edge-triggered MSI to the local APIC `apic_id`
+    // (in-kernel irqchip): how the host interrupts a vCPU with `vector`.
+    Status signal_msi(uint32_t apic_id, uint8_t vector) const;
     Result<uint64_t> tsc_khz() const;  // per-VM KVM_GET_TSC_KHZ when available
     Result<int> stats_fd() const;
 

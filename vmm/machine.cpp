@@ -14,6 +14,7 @@
 #include "gmm/abi/boot.h"
 #include "gmm/abi/ucall.h"
 #include "kvm_stats.h"
+#include "safepoint_state.h"
 #include "serial.h"
 #include "ucall.h"
 #include "x86_64/boot_tables.h"
@@ -75,7 +76,20 @@ struct Machine::Impl {
     bool started = false;
 };
 
-Machine::Machine(GuestMemory memory) : memory_(std::move(memory)), impl_(std::make_unique<Impl>()) {}
+Machine::Machine(GuestMemory memory)
+    : memory_(std::move(memory)), impl_(std::make_unique<Impl>()), safepoint_(std::make_unique<SafepointState>()) {}
+
+KvmMode Machine::kvm_mode() const {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    return impl_->report.kvm_mode;
+}
+
+bool Machine::all_vcpus_online() const {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    for (const VcpuReport& v : impl_->report.vcpus)
+        if (!v.online) return false;
+    return !impl_->report.vcpus.empty();
+}
 
 Machine::~Machine() {
     if (runner_) runner_->stop_all();

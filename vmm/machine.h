@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -99,6 +100,25 @@ public:
     // Every result reported so far, per vCPU (the guest's published roots among them).
     std::vector<std::map<std::string, uint64_t>> results_snapshot() const;
 
+    // Safepoints for the invariant checker (vmm/safepoint.cpp, docs/checker.md):
+    // every vCPU parks outside the memory manager, then all are paused.
+    // Fails (naming the vCPUs that did not park) after timeout_ms; the guest
+    // must have published its mm roots and every vCPU must be online.
+    Status safepoint_enter(uint64_t timeout_ms);
+    // Releases the parked vCPUs and counts one completed check in the guest.
+    Status safepoint_leave();
+    bool in_safepoint() const;
+    // Where the guest published struct gmm_mm_roots (RESULT mm_roots_gpa).
+    std::optional<Gpa> mm_roots_gpa() const;
+    // I7 support: turns on KVM dirty logging for every RAM slot, then
+    // returns the GPAs of pages written since the previous call.
+    Status enable_dirty_logging();
+    Result<std::vector<uint64_t>> take_dirty_pages();
+    // Interrupts vCPU `cpu` with `vector` (MSI to its local APIC).
+    Status interrupt_vcpu(uint32_t cpu, uint8_t vector);
+    bool all_vcpus_online() const;
+    KvmMode kvm_mode() const;  // Unknown until the guest's boot probe ran
+
     GuestMemory& memory() { return memory_; }
     const BootLayoutInfo& layout() const { return layout_; }
     uint32_t vcpu_count() const { return static_cast<uint32_t>(vcpus_.size()); }
@@ -120,6 +140,8 @@ private:
     std::unique_ptr<VcpuRunner> runner_;
     BootLayoutInfo layout_;
     std::unique_ptr<Impl> impl_;
+    struct SafepointState;
+    std::unique_ptr<SafepointState> safepoint_;
 };
 
 }  // namespace gmm::vmm

@@ -53,6 +53,7 @@ void publish_roots(uint64_t inject) {
     g_roots.frame_pool_lock_gva = frame_pool_lock_gva();
     g_roots.frames_meta_gpa = f.meta_gpa;
     g_roots.frames_meta_count = f.meta_count;
+    g_roots.frames_managed_gpa = f.first_managed_gpa;
     g_roots.safepoint_gpa = safepoint_gpa();
     g_roots.inject = inject;
     g_roots.size_bytes = sizeof(g_roots);

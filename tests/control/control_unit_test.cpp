@@ -54,9 +54,15 @@ public:
         paused = false;
         return Ok{};
     }
+    Status safepoint() override {
+        ++safepoints;
+        paused = true;
+        return Ok{};
+    }
     void stop() override { ++stops; }
     int memfd() const override { return memfd_; }
 
+    int safepoints = 0;
     static constexpr uint64_t kRamBytes = 4ull << 20;
     static constexpr uint64_t kCounterGpa = 0x200008;
     bool paused = false;

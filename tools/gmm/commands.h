@@ -20,5 +20,6 @@ int cmd_info(int argc, char** argv);
 int cmd_pause(int argc, char** argv);
 int cmd_resume(int argc, char** argv);
 int cmd_stop(int argc, char** argv);
+int cmd_check(int argc, char** argv);  // cmd_check.cpp: the invariant checker
 
 }  // namespace gmm::cli

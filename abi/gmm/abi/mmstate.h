@@ -153,6 +153,8 @@ struct gmm_mm_roots {
     uint64_t frame_pool_lock_gva; /* u32, 0 = free: the kernel's shared frame pool */
     uint64_t frames_meta_gpa;     /* struct gmm_frame_meta array (frames.h) */
     uint64_t frames_meta_count;
+    uint64_t frames_managed_gpa;  /* frames below this are boot/kernel/image frames, reserved for
+                                     good (their records stay all-zero: never initialised) */
     uint64_t safepoint_gpa;       /* struct gmm_safepoint */
     uint64_t inject;              /* enum gmm_inject planted by this boot (test only), 0 = none */
 };
@@ -185,7 +187,7 @@ GMM_MMSTATE_ASSERT(sizeof(struct gmm_vma) == 80, "gmm_vma ABI size");
 GMM_MMSTATE_ASSERT(sizeof(struct gmm_free_node) == 48, "gmm_free_node ABI size");
 GMM_MMSTATE_ASSERT(sizeof(struct gmm_free_chunk) == 32, "gmm_free_chunk ABI size");
 GMM_MMSTATE_ASSERT(sizeof(struct gmm_safepoint) == 16 + 8 * 64, "gmm_safepoint ABI size");
-GMM_MMSTATE_ASSERT(sizeof(struct gmm_mm_roots) == 176, "gmm_mm_roots ABI size");
+GMM_MMSTATE_ASSERT(sizeof(struct gmm_mm_roots) == 184, "gmm_mm_roots ABI size");
 #undef GMM_MMSTATE_ASSERT
 
 #endif
