@@ -275,9 +275,9 @@ struct Rules {
                 report("PTE maps a frame beyond the frame table (" + std::to_string(s.frames.size()) + " frames)");
                 continue;
             }
-            ++ptes_per_frame[gpa];
-            const gmm_frame_meta& f = s.frames[i];
             const bool owned = e.pte & kOwned;
+            if (++ptes_per_frame[gpa] == 2 && owned) report("a private (owned) frame is mapped by more than one PTE");
+            const gmm_frame_meta& f = s.frames[i];
             if (f.state == GMM_FRAME_FREE_ZERO || f.state == GMM_FRAME_FREE_DIRTY)
                 report("PTE maps a free frame");
             else if (owned && f.state != GMM_FRAME_ALLOCATED)

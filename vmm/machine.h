@@ -108,6 +108,8 @@ public:
     // Releases the parked vCPUs and counts one completed check in the guest.
     Status safepoint_leave();
     bool in_safepoint() const;
+    // Counts one completed check in the guest (async checks; leave() does it for safepoints).
+    Status note_check_done();
     // Where the guest published struct gmm_mm_roots (RESULT mm_roots_gpa).
     std::optional<Gpa> mm_roots_gpa() const;
     // I7 support: turns on KVM dirty logging for every RAM slot, then

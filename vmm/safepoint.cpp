@@ -121,6 +121,19 @@ Status Machine::safepoint_leave() {
     return st;
 }
 
+Status Machine::note_check_done() {
+    std::lock_guard<std::mutex> lock(safepoint_->mu);
+    auto roots = mm_roots_gpa();
+    if (!roots) return Err{input_error("the guest published no memory-manager roots")};
+    auto block = locate_block(memory_, *roots);
+    if (!block) return Err{block.error()};
+    auto done = read_u32(memory_, field(*block, offsetof(gmm_safepoint, checks_done)));
+    if (!done) return Err{done.error()};
+    Status st = write_u32(memory_, field(*block, offsetof(gmm_safepoint, checks_done)), *done + 1);
+    for (uint32_t c = 0; c < vcpu_count(); ++c) (void)interrupt_vcpu(c, GMM_WAKEUP_VECTOR);
+    return st;
+}
+
 Status Machine::enable_dirty_logging() {
     std::lock_guard<std::mutex> lock(safepoint_->mu);
     if (safepoint_->dirty_logging) return Ok{};

@@ -88,6 +88,8 @@ void* mm_space_build(const BootArgs& args, uint32_t threads) {
     return params;
 }
 
+void mm_roots_set_inject(uint64_t which) { g_roots.inject = which; }
+
 bool mm_space_ready() { return g_as != nullptr; }
 mm::AddressSpace& mm_space() { return *g_as; }
 uint64_t mm_space_cr3() { return g_as->root_table_phys(); }

@@ -24,6 +24,8 @@ constexpr uint64_t kMmStackStrideBytes = kMmStackBytes + kPageSize;  // + guard
 // image, the parameter page (faulted in, returned for the caller to fill) and
 // `threads` stacks. Asserts on failure.
 void* mm_space_build(const BootArgs& args, uint32_t threads);
+// Records the planted test bug (inject=) in the published roots.
+void mm_roots_set_inject(uint64_t which);
 bool mm_space_ready();
 mm::AddressSpace& mm_space();
 uint64_t mm_space_cr3();

@@ -8,6 +8,7 @@
 #include "assert.h"
 #include "frame_alloc.h"
 #include "mm/guest_platform.h"
+#include "mm/inject.h"
 #include "mm/threads.h"
 #include "mm/tlb.h"
 #include "mm/user_space.h"
@@ -20,10 +21,11 @@ namespace gmm::kernel {
 
 namespace {
 
-constexpr const char* kKeys[] = {"mm", "placement", "freecache", "size", "iterations", "test"};
+constexpr const char* kKeys[] = {"mm", "placement", "freecache", "size", "iterations", "inject", "test"};
 constexpr uint32_t kKeyCount = sizeof(kKeys) / sizeof(kKeys[0]);
 
 user::MmKind g_kind;
+uint64_t g_inject;
 
 struct TestName {
     const char* name;
@@ -95,10 +97,15 @@ void prepare(const BootArgs& args) {
     GMM_ASSERT(p->size_bytes != 0 && p->size_bytes % kPageSize == 0);
     for (uint32_t t = 0; t < threads; ++t) p->stack_top[t] = mm_stack_top(t).value();
     if (g_kind == user::MmKind::TestPtl) mm_ptl_track_install();
+    g_inject = inject_parse(args);
+    inject_plant(g_inject);
+    mm_roots_set_inject(g_inject);
     mm_threads_init(report_kernel_side);
 }
 
-void run(uint32_t cpu) { mm_threads_run(cpu, uint64_t(user::Mode::Mm), kMmParamsGva); }
+void run(uint32_t cpu) {
+    if (cpu == 0) inject_plant_late(g_inject);
+    mm_threads_run(cpu, uint64_t(user::Mode::Mm), kMmParamsGva); }
 
 }  // namespace
 

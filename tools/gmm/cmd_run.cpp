@@ -11,6 +11,7 @@
 #include "control_protocol.h"  // validate_vm_name (issue 6)
 #include "gmm/abi/boot.h"
 #include "machine.h"
+#include "check_runner.h"
 #include "run_report.h"
 #include "size_parse.h"
 #include "workloads.h"
@@ -40,6 +41,9 @@ void print_run_help(FILE* out) {
                  "      --mm POLICY       memory manager of the user address space (mm workloads):\n"
                  "                        global | extents[,placement=leaf|hier][,freecache=global|percpu]\n"
                  "                        (default extents = extents,placement=leaf,freecache=global)\n"
+                 "      --check[=MODE]    run the invariant checker during the run (mm workloads):\n"
+                 "                        MODE safepoint (default) or async; exit code 12 on a violation\n"
+                 "      --check-interval MS  time between checks (default 100)\n"
                  "  -q, --quiet           print only the summary line\n"
                  "  -h, --help            this text\n\n"
                  "workloads:\n",
@@ -51,7 +55,7 @@ void print_run_help(FILE* out) {
     }
     std::fprintf(out,
                  "\nexit codes: 0 ok, 2 usage or bad input, 4 no usable /dev/kvm, 10 guest assertion or\n"
-                 "exception, 1 host failure, 124 timeout\n");
+                 "exception, 12 invariant violation (--check), 1 host failure, 124 timeout\n");
 }
 
 int usage_error(const std::string& message) {
@@ -111,7 +115,7 @@ int cmd_run(int argc, char** argv) {
     std::vector<std::string> assignments;
     uint64_t timeout_sec = kDefaultTimeoutSec;
 
-    enum { kKernel = 1000, kUserImage, kTimeout, kJson, kName, kDumpDtb, kMm };
+    enum { kKernel = 1000, kUserImage, kTimeout, kJson, kName, kDumpDtb, kMm, kCheck, kCheckInterval };
     std::string mm_text;
     static const option long_opts[] = {
         {"vcpus", required_argument, nullptr, 'c'},   {"mem", required_argument, nullptr, 'm'},
@@ -120,6 +124,7 @@ int cmd_run(int argc, char** argv) {
         {"timeout", required_argument, nullptr, kTimeout}, {"json", required_argument, nullptr, kJson},
         {"name", required_argument, nullptr, kName},   {"dump-dtb", required_argument, nullptr, kDumpDtb},
         {"mm", required_argument, nullptr, kMm},
+        {"check", optional_argument, nullptr, kCheck}, {"check-interval", required_argument, nullptr, kCheckInterval},
         {"quiet", no_argument, nullptr, 'q'},          {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -160,6 +165,19 @@ int cmd_run(int argc, char** argv) {
             }
             case kDumpDtb: opt.dump_dtb_path = optarg; break;
             case kMm: mm_text = optarg; break;
+            case kCheck: {
+                check::CheckMode m = check::CheckMode::Safepoint;
+                if (optarg && !parse_check_mode(optarg, m))
+                    return usage_error(std::string("--check=") + optarg + " is not a mode (accepted: safepoint, async)");
+                opt.check = m;
+                break;
+            }
+            case kCheckInterval: {
+                auto v = vmm::parse_u64(optarg, 1, 3600000, "--check-interval");
+                if (!v) return usage_error(v.error().message());
+                opt.check_interval_ms = *v;
+                break;
+            }
             case 'q': opt.quiet = true; break;
             case 'h': print_run_help(stdout); return kExitOk;
             case ':':
@@ -192,6 +210,9 @@ int cmd_run(int argc, char** argv) {
     if (!mm_text.empty() && !w->uses_mm)
         return usage_error("--mm applies to the memory-manager workloads only (page_fault1, mmap1, mixed, mmtest), "
                            "not '" + workload_name + "'");
+    if (opt.check && !w->uses_mm)
+        return usage_error("--check needs a memory-manager workload (page_fault1, mmap1, mixed, mmtest), not '" +
+                           workload_name + "'");
     if (w->uses_mm) {
         auto mm = parse_mm_policy(mm_text.empty() ? "extents" : mm_text);
         if (!mm) return usage_error(mm.error());

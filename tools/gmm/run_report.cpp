@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "control_server.h"  // control socket (issue 6)
 #include "json_writer.h"
+#include "run_checker.h"
 
 namespace gmm::cli {
 
@@ -139,7 +140,7 @@ int exit_code_for(const vmm::RunReport& r) {
     return kExitGuestFailed;
 }
 
-std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int code) {
+std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int code, const CheckSummary* check) {
     vmm::JsonWriter j(vmm::JsonStyle::Pretty);
     j.begin_object();
     j.key("name"); j.string(o.name);
@@ -160,6 +161,10 @@ std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int cod
         j.key("measured_ns"); j.u64(ops.measured_ns);
         if (ops.insns_per_op >= 0) { j.key("guest_kernel_insns_per_op"); j.number(ops.insns_per_op); }
         if (ops.insns_per_fault >= 0) { j.key("guest_kernel_insns_per_fault"); j.number(ops.insns_per_fault); }
+    }
+    if (check) {
+        j.key("check");
+        check->write_json(j);
     }
     j.key("exit"); j.begin_object();
     j.key("status"); j.i64(code);
@@ -257,14 +262,24 @@ int run_and_report(const RunOptions& o) {
     if (!o.quiet) std::printf("control socket: %s\n", (*control)->socket_path().c_str());
     std::fflush(stdout);
     // --- end control socket
+    std::optional<RunChecker> checker;
+    if (o.check) {
+        checker.emplace(**machine, *o.check, o.check_interval_ms, !o.quiet);
+        checker->start();
+    }
     const vmm::RunReport report = (*machine)->run(o.timeout_ms);
     (*control)->stop();  // removes the socket before the report is printed
-    const int code = exit_code_for(report);
+    int code = exit_code_for(report);
+    if (checker) {
+        checker->finish(report);
+        if (code == kExitOk && checker->summary().violation_count()) code = kExitViolation;
+    }
     if (!o.quiet) print_vcpu_table(report);
     print_ops(o, report);
     print_summary(report, code);
+    if (checker) checker->summary().print(stdout);
     if (!o.json_path.empty()) {
-        const std::string json = report_to_json(o, report, code);
+        const std::string json = report_to_json(o, report, code, checker ? &checker->summary() : nullptr);
         if (o.json_path == "-") {
             std::fputs(json.c_str(), stdout);
         } else {

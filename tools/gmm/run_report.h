@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
+#include "checker.h"
 #include "machine.h"
 
 namespace gmm::cli {
@@ -19,7 +21,10 @@ struct RunOptions {
     std::map<std::string, std::string> params;
     uint64_t timeout_ms = 60000;
     bool quiet = false;
+    std::optional<check::CheckMode> check;  // --check[=MODE]
+    uint64_t check_interval_ms = 100;
 };
+class CheckSummary;
 
 // Boots, runs and reports; returns the process exit code.
 int run_and_report(const RunOptions& opt);
@@ -27,6 +32,7 @@ int run_and_report(const RunOptions& opt);
 // The exit code for a finished run (README "Exit codes").
 int exit_code_for(const vmm::RunReport& report);
 
-std::string report_to_json(const RunOptions& opt, const vmm::RunReport& report, int exit_code);
+std::string report_to_json(const RunOptions& opt, const vmm::RunReport& report, int exit_code,
+                           const CheckSummary* check = nullptr);
 
 }  // namespace gmm::cli

@@ -6,6 +6,11 @@
 namespace gmm::cli {
 
 namespace {
+const ParamSpec kInjectParam = {"inject", ParamKind::Choice, 0, 0,
+                                {"none", "pte_after_unmap", "pte_too_permissive", "overlapping_extents",
+                                 "extent_outside_window", "leaked_free_range", "wrong_mapcount",
+                                 "freed_frame_mapped", "lock_held", "write_to_free_frame"},
+                                "none", "test only: plant one bug for the checker (docs/checker.md)"};
 const ParamSpec kSizeParam = {"size", ParamKind::SizeBytes, 4096, 1ull << 32, {}, "4M",
                               "bytes per thread (multiple of 4K; K/M/G suffixes)"};
 
@@ -43,19 +48,19 @@ const std::vector<WorkloadSpec>& workloads() {
         {"spin", 1, "every vCPU spins in ring 3 forever (for pause and timeout tests)", {}},
         {"panic", 1, "the kernel fails an assertion on purpose (tests the report path)", {}},
         {"page_fault1", 1, "will-it-scale page_fault1: each thread maps SIZE, writes every page, unmaps",
-         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "map/touch/unmap rounds per thread"}},
+         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "map/touch/unmap rounds per thread"}, kInjectParam},
          true},
         {"mmap1", 1, "will-it-scale mmap1: each thread maps and unmaps SIZE without touching it",
-         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 10000000, {}, "100", "map/unmap pairs per thread"}},
+         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 10000000, {}, "100", "map/unmap pairs per thread"}, kInjectParam},
          true},
         {"mixed", 1, "thread 0 churns mmap/munmap of SIZE while the others run page_fault1",
-         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "rounds per faulting thread"}},
+         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "rounds per faulting thread"}, kInjectParam},
          true},
         {"mmtest", 1, "memory-manager checks: SEGV, mprotect, zero on reuse, TLB shootdown, bad arguments, PTLs",
          {{"test", ParamKind::Choice, 0, 0, {"segv", "mprotect", "zero_reuse", "shootdown", "badargs", "ptl"},
            "segv", "which check"},
           {"size", ParamKind::SizeBytes, 4096, 1ull << 32, {}, "1M", "bytes per thread (zero_reuse, ptl)"},
-          {"iterations", ParamKind::Unsigned, 1, 1000, {}, "3", "rounds (zero_reuse, ptl)"}},
+          {"iterations", ParamKind::Unsigned, 1, 1000, {}, "3", "rounds (zero_reuse, ptl)"}, kInjectParam},
          true},
     };
     return table;
