@@ -6,7 +6,8 @@ namespace gmm::kernel {
 namespace {
 constexpr const Workload* kWorkloads[] = {&kBootWorkload,      &kIpiWorkload,  &kTimerWorkload, &kRing3Workload,
                                           &kExceptionWorkload, &kSpinWorkload, &kPanicWorkload,
-                                          &kPageFault1Workload, &kMmap1Workload, &kMixedWorkload, &kMmTestWorkload};
+                                          &kPageFault1Workload, &kMmap1Workload, &kMixedWorkload, &kMmTestWorkload,
+                                          &kStormWorkload};
 }  // namespace
 
 const Workload& workload_select(const BootArgs& args) {
