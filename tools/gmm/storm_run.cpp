@@ -279,7 +279,9 @@ void StormHooks::write_json(vmm::JsonWriter& j) {
             j.key("failures"); j.u64(s.failures);
             j.key("errors"); j.u64(s.errors);
             j.key("segv"); j.u64(s.segv);
-            j.key(k == GMM_STORM_OP_TOUCH ? "accesses_ok" : k == GMM_STORM_OP_SPAWN ? "threads" : "bytes"); j.u64(s.units);
+            if (k == GMM_STORM_OP_TOUCH) { j.key("accesses_ok"); j.u64(s.units); }
+            if (k == GMM_STORM_OP_SPAWN) { j.key("threads"); j.u64(s.units); }
+            if (k == GMM_STORM_OP_MAP || k == GMM_STORM_OP_UNMAP || k == GMM_STORM_OP_PROTECT) { j.key("bytes"); j.u64(s.units); }
             j.key("time_ns_total"); j.u64(tsc_to_ns(s.tsc_total, r->tsc_khz));
             j.key("time_ns_max"); j.u64(tsc_to_ns(s.tsc_max, r->tsc_khz));
             j.end_object();
