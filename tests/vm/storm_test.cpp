@@ -93,6 +93,21 @@ TEST_CASE("storms: free-space exhaustion under hierarchical placement with per-C
     CHECK(j["storm"]["threads"][0]["ops"]["map"]["errors"].as_u64() == 5);
 }
 
+TEST_CASE("storms: three vCPUs: a dedicated faulter beside the spawned workers; a random storm", "[storm_library]") {
+    for (const char* name : {"thread_spawn", "random"}) {
+        DYNAMIC_SECTION(name) {
+            const GmmRun r = storm(storm_file(name), {"--vcpus", "3", "--mm", "extents,freecache=percpu", "--check",
+                                                      "--seed", "5", "--param", std::string(name) == "random" ? "ops=6" : "spawns=4"});
+            INFO(describe(r) << "\n" << r.stdout_text);
+            CHECK(r.exit_code == kExitOk);
+            const JsonValue& j = require_json(r);
+            CHECK(j["check"]["violations"].size() == 0);
+            CHECK(j["storm"]["totals"]["failures"].as_u64() == 0);
+            CHECK(j["vcpus"].as_u64() == 3);
+        }
+    }
+}
+
 TEST_CASE("storms: the file-fault ABA storm is skipped with its reason (no file mappings before issue 5)",
           "[storm_library]") {
     const GmmRun r = storm(storm_file("file_fault_aba"), {"--check"});
