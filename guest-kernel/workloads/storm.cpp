@@ -3,12 +3,14 @@
 // boot payload; this maps the payload read-only and the results area
 // read-write into the user address space under test and starts the ring-3
 // storm runner (guest-user/storm_runner.cpp), which validates the programs
-// before it runs them. Keys: mm, placement, freecache (the policy).
+// before it runs them. Keys: mm, placement, freecache (the policy), inject
+// (test only: a planted bug, as the mm workloads).
 #include "assert.h"
 #include "frame_alloc.h"
 #include "gmm/abi/storm.h"
 #include "mm/fault.h"
 #include "mm/guest_platform.h"
+#include "mm/inject.h"
 #include "mm/threads.h"
 #include "mm/tlb.h"
 #include "mm/user_space.h"
@@ -21,7 +23,8 @@ namespace gmm::kernel {
 
 namespace {
 
-constexpr const char* kKeys[] = {"mm", "placement", "freecache"};
+constexpr const char* kKeys[] = {"mm", "placement", "freecache", "inject"};
+uint64_t g_inject;  // test only: a planted bug for the checker (mm/inject.h)
 
 void report_kernel_side(uint64_t status) {
     const uint32_t n = g_kernel.cpu_count;
@@ -64,10 +67,16 @@ void prepare(const BootArgs& args) {
     __atomic_store_n(&res->magic, GMM_STORM_RESULTS_MAGIC, __ATOMIC_RELEASE);
     mm_map_reserved(Gva(GMM_STORM_BLOB_GVA), Gpa(bi.payload_gpa), blob_mapped, false);
     mm_map_reserved(Gva(GMM_STORM_RESULTS_GVA), Gpa(bi.results_gpa), bi.results_size_bytes, true);
+    g_inject = inject_parse(args);
+    inject_plant(g_inject);
+    mm_roots_set_inject(g_inject);
     mm_threads_init(report_kernel_side);
 }
 
-void run(uint32_t cpu) { mm_threads_run(cpu, uint64_t(user::Mode::Storm), kMmParamsGva); }
+void run(uint32_t cpu) {
+    if (cpu == 0) inject_plant_late(g_inject);
+    mm_threads_run(cpu, uint64_t(user::Mode::Storm), kMmParamsGva);
+}
 
 }  // namespace
 

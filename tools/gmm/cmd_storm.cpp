@@ -21,6 +21,7 @@
 #include "run_report.h"
 #include "size_parse.h"
 #include "storm_run.h"
+#include "workloads.h"
 #include "stormc.h"
 
 namespace gmm::cli {
@@ -49,6 +50,7 @@ void print_storm_help(FILE* out) {
                  "                         for SEC seconds (default %llu)\n"
                  "      --describe         print the compiled programs and exit (no boot)\n"
                  "      --dump-programs FILE  write the compiled programs (abi/gmm/abi/storm.h) and exit\n"
+                 "      --inject NAME      test only: plant one bug for the checker (names: gmm run --help)\n"
                  "      --payload-override FILE  test only: give the guest these bytes instead of the compiled\n"
                  "                         programs (the runner's validator must refuse corrupt ones)\n"
                  "      --name NAME        name of this VM (default gmm-PID)\n"
@@ -60,6 +62,19 @@ void print_storm_help(FILE* out) {
                  "13 the storm stalled (thread states printed), 1 host failure, 124 timeout\n",
                  GMM_MAX_VCPUS, static_cast<unsigned long long>(kDefaultTimeoutSec),
                  static_cast<unsigned long long>(kDefaultStallSec));
+}
+
+// The planted bugs of the mm workloads' inject= parameter (workloads.cpp).
+gmm::Status<std::string> check_inject_name(const std::string& name) {
+    std::string accepted;
+    if (const WorkloadSpec* w = find_workload("mmtest"))
+        for (const ParamSpec& p : w->params)
+            if (std::string(p.key) == "inject")
+                for (const std::string& c : p.choices) {
+                    if (c == name) return gmm::Ok{};
+                    accepted += (accepted.empty() ? "" : ", ") + c;
+                }
+    return gmm::Err{"--inject " + name + " is not a planted bug (accepted: " + accepted + ")"};
 }
 
 int usage_error(const std::string& message) {
@@ -85,9 +100,10 @@ int cmd_storm(int argc, char** argv) {
     std::string mm_text = "extents", dump_path;
     bool describe_only = false;
     std::string check_text;
+    std::string inject;         // test only: a planted bug (docs/checker.md), so soak and tests see a violation
     std::string override_path;  // test only: send these bytes to the guest instead of the compiled programs
 
-    enum { kKernel = 1000, kUserImage, kTimeout, kJson, kName, kMm, kCheck, kCheckInterval, kSeed, kStall, kDescribe, kDump, kPayloadOverride };
+    enum { kKernel = 1000, kUserImage, kTimeout, kJson, kName, kMm, kCheck, kCheckInterval, kSeed, kStall, kDescribe, kDump, kPayloadOverride, kInject };
     static const option long_opts[] = {
         {"vcpus", required_argument, nullptr, 'c'},      {"mem", required_argument, nullptr, 'm'},
         {"param", required_argument, nullptr, 'p'},      {"kernel", required_argument, nullptr, kKernel},
@@ -98,6 +114,7 @@ int cmd_storm(int argc, char** argv) {
         {"seed", required_argument, nullptr, kSeed},     {"stall-timeout", required_argument, nullptr, kStall},
         {"describe", no_argument, nullptr, kDescribe},   {"dump-programs", required_argument, nullptr, kDump},
         {"payload-override", required_argument, nullptr, kPayloadOverride},
+        {"inject", required_argument, nullptr, kInject},
         {"quiet", no_argument, nullptr, 'q'},            {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -172,6 +189,7 @@ int cmd_storm(int argc, char** argv) {
             case kDescribe: describe_only = true; break;
             case kDump: dump_path = optarg; break;
             case kPayloadOverride: override_path = optarg; break;
+            case kInject: inject = optarg; break;
             case 'q': opt.quiet = true; break;
             case 'h': print_storm_help(stdout); return kExitOk;
             case ':':
@@ -212,6 +230,10 @@ int cmd_storm(int argc, char** argv) {
     opt.workload = "storm";
     opt.mm = mm->canonical;
     opt.bootargs = "workload=storm " + mm->bootargs;
+    if (!inject.empty()) {
+        if (auto st = check_inject_name(inject); !st) return usage_error(st.error());
+        opt.bootargs += " inject=" + inject;
+    }
     opt.timeout_ms = timeout_sec * 1000;
     opt.payload = program->blob;
     if (!override_path.empty()) {  // test only: the guest's validator must refuse what the host would never send
@@ -227,6 +249,7 @@ int cmd_storm(int argc, char** argv) {
                        " --mem " + std::to_string(opt.mem_bytes >> 20) + "M --mm " + mm->canonical + " --seed " +
                        std::to_string(copt.seed);
     for (const auto& [k, v] : program->params) line += " --param " + k + "=" + v;
+    if (!inject.empty()) line += " --inject " + inject;
     if (opt.check) line += " --check=" + check_text + " --check-interval " + std::to_string(opt.check_interval_ms);
     line += " --timeout " + std::to_string(timeout_sec) + " --stall-timeout " + std::to_string(stall_sec);
     opt.effective_command_line = line;
