@@ -18,6 +18,7 @@ constexpr const char* kOpMeta = "gmm.storm.op";
 constexpr const char* kRegionMeta = "gmm.storm.region";
 constexpr int kMaxNesting = 16;
 constexpr uint64_t kMaxLoopCount = 1ull << 40;
+constexpr size_t kMaxOpValues = 1u << 20;  // op values a script may create (the host's memory, not the guest's)
 
 struct OpUd {
     uint32_t node;
@@ -41,7 +42,10 @@ int api(lua_State* L) {
     int pushed = 0;
     s.memory_limited = false;
     {
-        ApiResult r = Fn(L, s);
+        ApiResult r = s.nodes.size() < kMaxOpValues
+                          ? Fn(L, s)
+                          : ApiResult(Err{ApiError{ErrorKind::Limit, "the script created more than " +
+                                                                         std::to_string(kMaxOpValues) + " op values"}});
         if (r) {
             pushed = *r;
         } else {

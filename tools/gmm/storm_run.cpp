@@ -117,7 +117,8 @@ void StormHooks::finished(vmm::Machine& machine, const vmm::RunReport& report) {
     run_timed_out_ = report.end == vmm::RunEnd::Timeout;
 }
 
-int StormHooks::exit_code(int code) { return stalled_ ? kExitStormStuck : code; }
+// A stall ends the run as "stopped" (exit 0 so far); a violation found meanwhile keeps its 12.
+int StormHooks::exit_code(int code) { return stalled_ && code == kExitOk ? kExitStormStuck : code; }
 
 std::string StormHooks::op_where(uint32_t op_index) const {
     if (op_index >= program_.ops.size()) return "op " + std::to_string(op_index) + " (?)";
