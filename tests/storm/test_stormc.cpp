@@ -288,6 +288,10 @@ TEST_CASE("stormc: endless scripts stop at the instruction limit, hungry ones at
     e = compile_err("local t = {}\nfor i = 1, 1e9 do t[i] = string.rep('x', 100) .. i end\n", o);
     CHECK(e.kind == ErrorKind::Limit);
     CHECK(e.message.find("memory limit of 8 MiB") != std::string::npos);
+    // Op values live on the host outside the Lua heap: capped separately.
+    e = compile_err("for i = 1, 2000000 do sleep(1) end\n");
+    CHECK(e.kind == ErrorKind::Limit);
+    CHECK(e.message.find("more than 1048576 op values") != std::string::npos);
 }
 
 TEST_CASE("stormc: storms that cannot finish are refused before boot", "[stormc][errors]") {
