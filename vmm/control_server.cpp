@@ -85,18 +85,21 @@ ControlSnapshot MachineControlTarget::snapshot() const {
 Status MachineControlTarget::pause() {
     // Before run() starts the vCPU threads there is nothing to acknowledge.
     if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
-    machine_.pause_all();  // returns once every vCPU thread acknowledged
+    if (paused_) return Ok{};  // pausing a paused VM is a no-op (pauses nest in the runner)
+    machine_.pause_all();      // returns once every vCPU thread acknowledged
     paused_ = true;
     return Ok{};
 }
 
 Status MachineControlTarget::resume() {
     if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
-    if (machine_.in_safepoint()) {
+    if (holds_safepoint_) {
+        holds_safepoint_ = false;
         Status st = machine_.safepoint_leave();
         paused_ = false;
         return st;
     }
+    if (!paused_) return Ok{};  // resuming a running VM is a no-op
     machine_.resume_all();
     paused_ = false;
     return Ok{};
@@ -106,12 +109,19 @@ Status MachineControlTarget::safepoint() {
     if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
     if (paused_) return Err{plain_error("the VM is paused; resume it before asking for a safepoint")};
     Status st = machine_.safepoint_enter(kSafepointTimeoutMs);
-    if (st) safepoint_since_ = std::chrono::steady_clock::now();
+    if (st) {
+        safepoint_since_ = std::chrono::steady_clock::now();
+        holds_safepoint_ = true;
+    }
     return st;
 }
 
 void MachineControlTarget::tick() {
-    if (!machine_.in_safepoint() || std::chrono::steady_clock::now() - safepoint_since_ < kSafepointLease) return;
+    // Only a safepoint a control client took (not one of `gmm run --check`, in process).
+    if (!holds_safepoint_ || !machine_.in_safepoint() ||
+        std::chrono::steady_clock::now() - safepoint_since_ < kSafepointLease)
+        return;
+    holds_safepoint_ = false;
     std::fprintf(stderr, "gmm: control: safepoint released after %lld s without a resume (its client vanished?)\n",
                  static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(kSafepointLease).count()));
     (void)machine_.safepoint_leave();
@@ -145,7 +155,10 @@ Result<std::vector<uint64_t>> MachineControlTarget::cr3s() {
 }
 
 void MachineControlTarget::stop() {
-    if (machine_.in_safepoint()) (void)machine_.safepoint_leave();
+    if (holds_safepoint_) {
+        holds_safepoint_ = false;
+        (void)machine_.safepoint_leave();
+    }
     machine_.request_stop();
 }
 

@@ -95,6 +95,7 @@ private:
     Machine& machine_;
     std::chrono::steady_clock::time_point safepoint_since_{};
     bool dirty_started_ = false;
+    bool holds_safepoint_ = false;  // a client's safepoint (not the in-process checker's)
     uint64_t ram_bytes_;
     bool paused_ = false;  // only the server thread pauses through this target
 };

@@ -81,7 +81,9 @@ void DirtyFrameTracker::observe(const std::vector<gmm_frame_meta>& frames, const
                 v.invariant = "I7";
                 v.gpa = gpa;
                 v.detail = "the guest wrote this frame while it was free (free at both checks, never reallocated): "
-                           "a write through a stale translation or a use after free";
+                           "a write through a stale translation or a use after free (state " +
+                           std::to_string(a.state) + " then " + std::to_string(b.state) + ", alloc_seq " +
+                           std::to_string(a.alloc_seq) + ")";
                 check::add_violation(r, std::move(v));
             }
         }
