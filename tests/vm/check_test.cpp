@@ -75,6 +75,23 @@ TEST_CASE("checker: clean runs of every mm workload x policy report no violation
             }
 }
 
+TEST_CASE("checker: the mmtest checks (SEGV, mprotect, shootdown, zero reuse) leave no violation", "[check_clean]") {
+    struct Case {
+        const char* test;
+        int exit_code;  // segv and mprotect end with a SEGV on purpose (exit 10)
+    };
+    for (const Case c : {Case{"segv", 10}, Case{"mprotect", 10}, Case{"shootdown", kExitOk}, Case{"zero_reuse", kExitOk}})
+        for (const std::string mm : {"global", "extents"}) {
+            DYNAMIC_SECTION(c.test << " --mm " << mm) {
+                const GmmRun r = run_checked("mmtest", mm, "safepoint", {std::string("test=") + c.test});
+                INFO(describe(r) << "\n" << r.stdout_text);
+                CHECK(r.exit_code == c.exit_code);
+                CHECK(invariants(r).empty());
+                CHECK((*r.json)["check"]["checks"].as_u64() >= 1);
+            }
+        }
+}
+
 TEST_CASE("checker: each planted bug is reported under exactly its invariant", "[check_mutations]") {
     struct Case {
         const char* bug;
