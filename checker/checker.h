@@ -37,6 +37,9 @@ struct CheckStats {
     uint64_t mappings = 0;     // extents (extents policy) or VMAs (global)
     uint64_t free_ranges = 0;  // tree nodes plus per-CPU chunks
     uint64_t frames = 0;       // frame metadata records examined
+    // I6 (filled by the host tool that can read the VMM's pagemap).
+    uint64_t host_pages_populated = 0;    // present or swapped
+    uint64_t host_pages_unpopulated = 0;  // not touched since zeroed (not a violation)
 };
 
 struct CheckResult {

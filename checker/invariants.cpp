@@ -260,7 +260,7 @@ struct Rules {
     // I4: frames behind PTEs are allocated and counted; page-table pages marked.
     void frames() {
         if (s.frames.empty()) return;
-        std::map<uint64_t, uint32_t> ptes_per_frame;
+        std::vector<uint32_t> ptes_per_frame(s.frames.size(), 0);  // indexed by frame number
         for (const LeafEntry& e : s.leaves) {
             const uint64_t gpa = e.pte & kAddrMask;
             const uint64_t i = gpa / kPageBytes;
@@ -276,7 +276,7 @@ struct Rules {
                 continue;
             }
             const bool owned = e.pte & kOwned;
-            if (++ptes_per_frame[gpa] == 2 && owned) report("a private (owned) frame is mapped by more than one PTE");
+            if (++ptes_per_frame[i] == 2 && owned) report("a private (owned) frame is mapped by more than one PTE");
             const gmm_frame_meta& f = s.frames[i];
             if (f.state == GMM_FRAME_FREE_ZERO || f.state == GMM_FRAME_FREE_DIRTY)
                 report("PTE maps a free frame");
@@ -285,11 +285,11 @@ struct Rules {
             else if (f.flags & (GMM_FRAME_F_PAGE_TABLE | GMM_FRAME_F_MM_META))
                 report("PTE maps a memory-manager frame (flags " + std::to_string(f.flags) + ") into user space");
         }
-        std::map<uint64_t, int> table_frames;
+        std::vector<uint8_t> is_table(s.frames.size(), 0);
         for (const Table& t : s.tables) {
             const uint64_t i = t.table_gpa / kPageBytes;
-            table_frames[t.table_gpa] = t.level;
             if (i >= s.frames.size()) continue;
+            is_table[i] = 1;
             const gmm_frame_meta& f = s.frames[i];
             if (f.state != GMM_FRAME_ALLOCATED || !(f.flags & GMM_FRAME_F_PAGE_TABLE)) {
                 Violation& v = add("I4", "page-table page not marked as an allocated page-table frame (state " +
@@ -306,14 +306,13 @@ struct Rules {
         for (uint64_t i = 0; i < s.frames.size(); ++i) {
             const gmm_frame_meta& f = s.frames[i];
             const uint64_t gpa = i * kPageBytes;
-            uint32_t n = 0;
-            if (auto it = ptes_per_frame.find(gpa); it != ptes_per_frame.end()) n = it->second;
+            const uint32_t n = ptes_per_frame[i];
             if (f.mapcount != n) {
                 Violation& v = add("I4", "frame mapcount " + std::to_string(f.mapcount) + " but " + std::to_string(n) +
                                              " PTE(s) map it");
                 v.gpa = gpa;
             }
-            if (f.state == GMM_FRAME_ALLOCATED && (f.flags & GMM_FRAME_F_PAGE_TABLE) && !table_frames.count(gpa)) {
+            if (f.state == GMM_FRAME_ALLOCATED && (f.flags & GMM_FRAME_F_PAGE_TABLE) && !is_table[i]) {
                 Violation& v = add("I4", "page-table frame not reachable from the root");
                 v.gpa = gpa;
             }

@@ -25,6 +25,7 @@ constexpr struct {
 } kCommands[] = {
     {ControlCommand::Info, "info"},     {ControlCommand::Pause, "pause"}, {ControlCommand::Resume, "resume"},
     {ControlCommand::Stop, "stop"},     {ControlCommand::Memfd, "memfd"}, {ControlCommand::Safepoint, "safepoint"},
+    {ControlCommand::Dirty, "dirty"},   {ControlCommand::Cr3, "cr3"},
 };
 
 // Printable, bounded rendering of untrusted text for error messages.

@@ -24,6 +24,10 @@ namespace {
 constexpr uint32_t kErrorReplyTimeoutMs = 200;
 // How long vCPUs get to park (each is at most one fault or system call away).
 constexpr uint64_t kSafepointTimeoutMs = 2000;
+// A safepoint nobody resumes within this is released (its checker died).
+constexpr std::chrono::seconds kSafepointLease{30};
+// Bound on the frames listed in a `dirty` reply (it must fit in 256 KiB).
+constexpr size_t kMaxDirtyFramesReported = 4096;
 
 std::string error_reply(std::string_view message) {
     JsonWriter j(JsonStyle::Compact);
@@ -81,18 +85,21 @@ ControlSnapshot MachineControlTarget::snapshot() const {
 Status MachineControlTarget::pause() {
     // Before run() starts the vCPU threads there is nothing to acknowledge.
     if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
-    machine_.pause_all();  // returns once every vCPU thread acknowledged
+    if (paused_) return Ok{};  // pausing a paused VM is a no-op (pauses nest in the runner)
+    machine_.pause_all();      // returns once every vCPU thread acknowledged
     paused_ = true;
     return Ok{};
 }
 
 Status MachineControlTarget::resume() {
     if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
-    if (machine_.in_safepoint()) {
+    if (holds_safepoint_) {
+        holds_safepoint_ = false;
         Status st = machine_.safepoint_leave();
         paused_ = false;
         return st;
     }
+    if (!paused_) return Ok{};  // resuming a running VM is a no-op
     machine_.resume_all();
     paused_ = false;
     return Ok{};
@@ -101,11 +108,57 @@ Status MachineControlTarget::resume() {
 Status MachineControlTarget::safepoint() {
     if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
     if (paused_) return Err{plain_error("the VM is paused; resume it before asking for a safepoint")};
-    return machine_.safepoint_enter(kSafepointTimeoutMs);
+    Status st = machine_.safepoint_enter(kSafepointTimeoutMs);
+    if (st) {
+        safepoint_since_ = std::chrono::steady_clock::now();
+        holds_safepoint_ = true;
+    }
+    return st;
+}
+
+void MachineControlTarget::tick() {
+    // Only a safepoint a control client took (not one of `gmm run --check`, in process).
+    if (!holds_safepoint_ || !machine_.in_safepoint() ||
+        std::chrono::steady_clock::now() - safepoint_since_ < kSafepointLease)
+        return;
+    holds_safepoint_ = false;
+    std::fprintf(stderr, "gmm: control: safepoint released after %lld s without a resume (its client vanished?)\n",
+                 static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(kSafepointLease).count()));
+    (void)machine_.safepoint_leave();
+}
+
+Result<ControlTarget::DirtyReport> MachineControlTarget::dirty() {
+    if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
+    DirtyReport r;
+    if (!dirty_started_) {
+        if (Status st = machine_.enable_dirty_logging(); !st) return Err{st.error()};
+        dirty_started_ = true;
+        r.started = true;
+    }
+    auto pages = machine_.take_dirty_pages();
+    if (!pages) return Err{pages.error()};
+    r.dirty_pages = pages->size();
+    auto free = machine_.free_frames_among(*pages, kMaxDirtyFramesReported);
+    if (!free) return Err{free.error()};
+    r.free_frames = std::move(free->first);
+    r.truncated = free->second;
+    return r;
+}
+
+Result<std::vector<uint64_t>> MachineControlTarget::cr3s() {
+    if (!machine_.started()) return Err{plain_error("the VM is still booting (vCPUs not started yet); retry")};
+    const bool pause = !paused_ && !machine_.in_safepoint();
+    if (pause) machine_.pause_all();
+    auto r = machine_.vcpu_cr3s();
+    if (pause) machine_.resume_all();
+    return r;
 }
 
 void MachineControlTarget::stop() {
-    if (machine_.in_safepoint()) (void)machine_.safepoint_leave();
+    if (holds_safepoint_) {
+        holds_safepoint_ = false;
+        (void)machine_.safepoint_leave();
+    }
     machine_.request_stop();
 }
 
@@ -183,8 +236,9 @@ void ControlServer::stop() {
 void ControlServer::thread_main() {
     for (;;) {
         pollfd fds[2] = {{listen_fd_.get(), POLLIN, 0}, {wake_fd_.get(), POLLIN, 0}};
-        const int n = poll(fds, 2, -1);
-        if (n < 0 && errno == EINTR) continue;
+        const int n = poll(fds, 2, 500);
+        target_.tick();
+        if (n == 0 || (n < 0 && errno == EINTR)) continue;
         if (n < 0 || (fds[1].revents & POLLIN)) return;
         if (fds[0].revents & (POLLERR | POLLNVAL)) return;
         Fd client(accept4(listen_fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
@@ -254,6 +308,37 @@ std::string ControlServer::execute(ControlCommand command, int& pass_fd) {
         case ControlCommand::Safepoint:
             if (Status st = target_.safepoint(); !st) return error_reply("safepoint: " + st.error().message());
             return info_json("safepoint");
+        case ControlCommand::Dirty: {
+            auto d = target_.dirty();
+            if (!d) return error_reply("dirty: " + d.error().message());
+            JsonWriter j(JsonStyle::Compact);
+            j.begin_object();
+            j.key("ok"); j.boolean(true);
+            j.key("protocol"); j.u64(kControlProtocolVersion);
+            j.key("cmd"); j.string("dirty");
+            j.key("started"); j.boolean(d->started);
+            j.key("dirty_pages"); j.u64(d->dirty_pages);
+            j.key("truncated"); j.boolean(d->truncated);
+            j.key("free_frames"); j.begin_array();
+            for (uint64_t g : d->free_frames) j.u64(g);
+            j.end_array();
+            j.end_object();
+            return j.str();
+        }
+        case ControlCommand::Cr3: {
+            auto c = target_.cr3s();
+            if (!c) return error_reply("cr3: " + c.error().message());
+            JsonWriter j(JsonStyle::Compact);
+            j.begin_object();
+            j.key("ok"); j.boolean(true);
+            j.key("protocol"); j.u64(kControlProtocolVersion);
+            j.key("cmd"); j.string("cr3");
+            j.key("cr3"); j.begin_array();
+            for (uint64_t v : *c) j.u64(v);
+            j.end_array();
+            j.end_object();
+            return j.str();
+        }
         case ControlCommand::Stop:
             target_.stop();
             return info_json("stop");

@@ -61,6 +61,19 @@ public:
     virtual Status safepoint() = 0;
     virtual void stop() = 0;
     virtual int memfd() const = 0;  // guest RAM; the server passes a dup via SCM_RIGHTS
+    // Guest-physical frames written since the previous call that are free now
+    // (the checker's I7); the first call turns KVM dirty logging on.
+    struct DirtyReport {
+        bool started = false;         // this call started logging (a baseline, nothing to compare)
+        uint64_t dirty_pages = 0;     // pages written since the previous call
+        std::vector<uint64_t> free_frames;  // of those, frames the guest's allocator holds free
+        bool truncated = false;
+    };
+    virtual Result<DirtyReport> dirty() { return Err{plain_error("dirty logging is not available here")}; }
+    // Each vCPU's CR3 (the VM is paused for the read if it is running).
+    virtual Result<std::vector<uint64_t>> cr3s() { return Err{plain_error("vCPU registers are not available here")}; }
+    // Called about twice a second on the server thread (leases).
+    virtual void tick() {}
 };
 
 // Adapts a Machine whose run() is in progress (or about to be) on another thread.
@@ -73,9 +86,16 @@ public:
     Status safepoint() override;
     void stop() override;
     int memfd() const override;
+    Result<DirtyReport> dirty() override;
+    Result<std::vector<uint64_t>> cr3s() override;
+    // Releases a safepoint whose client vanished (no resume within the lease).
+    void tick() override;
 
 private:
     Machine& machine_;
+    std::chrono::steady_clock::time_point safepoint_since_{};
+    bool dirty_started_ = false;
+    bool holds_safepoint_ = false;  // a client's safepoint (not the in-process checker's)
     uint64_t ram_bytes_;
     bool paused_ = false;  // only the server thread pauses through this target
 };

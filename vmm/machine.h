@@ -126,6 +126,12 @@ public:
     // Interrupts vCPU `cpu` with `vector` (MSI to its local APIC).
     Status interrupt_vcpu(uint32_t cpu, uint8_t vector);
     bool all_vcpus_online() const;
+    // CR3 of every vCPU; only while they are paused (out of KVM_RUN).
+    Result<std::vector<uint64_t>> vcpu_cr3s() const;
+    // Which of `gpas` the guest's frame allocator holds free now (from the
+    // frame metadata its mm roots name), at most `max`; .second = truncated.
+    Result<std::pair<std::vector<uint64_t>, bool>> free_frames_among(const std::vector<uint64_t>& gpas,
+                                                                     size_t max) const;
     KvmMode kvm_mode() const;  // Unknown until the guest's boot probe ran
 
     GuestMemory& memory() { return memory_; }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <thread>
 
+#include "gmm/abi/frames.h"
 #include "gmm/abi/mmstate.h"
 #include "machine.h"
 #include "safepoint_state.h"
@@ -132,6 +133,41 @@ Status Machine::note_check_done() {
     Status st = write_u32(memory_, field(*block, offsetof(gmm_safepoint, checks_done)), *done + 1);
     for (uint32_t c = 0; c < vcpu_count(); ++c) (void)interrupt_vcpu(c, GMM_WAKEUP_VECTOR);
     return st;
+}
+
+Result<std::vector<uint64_t>> Machine::vcpu_cr3s() const {
+    std::vector<uint64_t> out;
+    for (const auto& v : vcpus_) {
+        auto s = v->get_sregs();
+        if (!s) return Err{s.error()};
+        out.push_back(s->cr3);
+    }
+    return out;
+}
+
+Result<std::pair<std::vector<uint64_t>, bool>> Machine::free_frames_among(const std::vector<uint64_t>& gpas,
+                                                                          size_t max) const {
+    auto roots_gpa = mm_roots_gpa();
+    if (!roots_gpa) return Err{input_error("the guest published no memory-manager roots")};
+    gmm_mm_roots roots{};
+    if (Status st = memory_.read(*roots_gpa, std::span(reinterpret_cast<uint8_t*>(&roots), sizeof roots)); !st)
+        return Err{st.error()};
+    std::pair<std::vector<uint64_t>, bool> out{{}, false};
+    for (uint64_t gpa : gpas) {
+        const uint64_t i = gpa / 4096;
+        if (i >= roots.frames_meta_count || gpa < roots.frames_managed_gpa) continue;
+        const uint8_t* m = memory_.translate(Gpa(roots.frames_meta_gpa + i * sizeof(gmm_frame_meta)),
+                                             sizeof(gmm_frame_meta));
+        if (!m) continue;  // the guest's array does not fit: not our business here (the checker reports it)
+        const uint8_t state = m[0];
+        if (state != GMM_FRAME_FREE_ZERO && state != GMM_FRAME_FREE_DIRTY) continue;
+        if (out.first.size() == max) {
+            out.second = true;
+            break;
+        }
+        out.first.push_back(gpa);
+    }
+    return out;
 }
 
 Status Machine::enable_dirty_logging() {

@@ -107,6 +107,7 @@ void VcpuRunner::thread_main(size_t index) {
 
 void VcpuRunner::pause_all() {
     std::unique_lock<std::mutex> lock(mu_);
+    ++pause_depth_;
     pause_requested_ = true;
     kick_all();
     cv_.wait(lock, [&] {
@@ -118,6 +119,8 @@ void VcpuRunner::pause_all() {
 
 void VcpuRunner::resume_all() {
     std::unique_lock<std::mutex> lock(mu_);
+    if (pause_depth_ > 0) --pause_depth_;
+    if (pause_depth_ > 0) return;  // another pauser (e.g. the checker vs. `gmm pause`) still holds the vCPUs
     pause_requested_ = false;
     cv_.notify_all();
     cv_.wait(lock, [&] {

@@ -67,6 +67,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     bool pause_requested_ = false;   // guarded by mu_, mirrored in flags_
+    uint32_t pause_depth_ = 0;       // pause_all() calls not yet matched by resume_all()
     bool stop_requested_ = false;
     bool handler_requested_stop_ = false;
     uint64_t pause_acks_ = 0;

@@ -194,7 +194,7 @@ void raw_image(uint8_t* img, uint64_t pages, Reader in, bool tile) {
     r.chunk_count %= GMM_MAX_VCPUS + 1;
     r.chunk_stride_bytes = uint32_t(sizeof(gmm_free_chunk) + r.chunk_stride_bytes % 4065);
     r.frames_meta_gpa %= bytes;
-    r.frames_meta_count %= bytes / sizeof(gmm_frame_meta) + 1;
+    r.frames_meta_count %= 2 * pages + 1;  // a guest publishes one record per page: at most twice too many
     r.safepoint_gpa %= bytes;
     std::memcpy(img + synth::kRootsGpa, &r, sizeof r);
 }
@@ -315,7 +315,8 @@ std::vector<uint8_t> random_input(std::mt19937_64& rng, InputKind kind) {
     v[1] = uint8_t(1 + rng() % 8);  // vCPUs
     v[3] = uint8_t(1 + rng() % 8);  // mappings
     for (unsigned i = 0; i < v[3]; ++i) {
-        const uint8_t m[kMappingBytes] = {byte(), uint8_t(rng() % 8), byte(), byte(), uint8_t(rng() % 4 ? 1 : byte()),
+        const uint8_t m[kMappingBytes] = {byte(), uint8_t(rng() % 8), uint8_t(rng() % 4 ? rng() % 32 : byte()), byte(),
+                                          uint8_t(rng() % 4 ? 1 : byte()),
                                           uint8_t(rng() % 3 ? byte() & 0x3f : byte())};
         v.insert(v.end(), m, m + kMappingBytes);
     }

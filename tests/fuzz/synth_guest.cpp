@@ -119,7 +119,8 @@ uint64_t pages_needed(const Plan& p, const GuestSpec& spec, uint64_t meta_pages)
 bool valid_mappings(const std::vector<MappingSpec>& maps) {
     uint64_t at = kUserStart;
     for (const MappingSpec& m : maps) {
-        if (m.start < at || m.length == 0 || ((m.start | m.length) % kPage) || m.length > kMappableEnd - m.start ||
+        if (m.start < at || m.start >= kMappableEnd || m.length == 0 || ((m.start | m.length) % kPage) ||
+            m.length > kMappableEnd - m.start ||
             m.prot > 7)
             return false;
         at = m.start + m.length;
@@ -211,20 +212,21 @@ BuiltGuest build_guest(uint8_t* image, uint64_t pages, const GuestSpec& spec_in)
     GuestSpec spec = spec_in;
     spec.cpus = std::clamp<uint32_t>(spec.cpus, 1, GMM_MAX_VCPUS);
     BuiltGuest out;
-    // Usable mappings: the longest valid prefix, then as many as fit.
+    // Greedy: each valid mapping is kept if the state still fits in the image.
+    const uint64_t meta_pages = div_up(pages * sizeof(gmm_frame_meta), kPage);
     std::vector<MappingSpec> maps;
+    Plan plan = make_plan(spec, maps);
     for (const MappingSpec& m : spec.mappings) {
         maps.push_back(m);
-        if (!valid_mappings(maps)) {
+        // Each faulted page of one mapping has a frame of its own: a cheap first test.
+        const uint64_t leaves = m.fault_stride ? div_up(m.length / kPage, m.fault_stride) : 0;
+        if (!valid_mappings(maps) || leaves > pages) {
             maps.pop_back();
-            break;
+            continue;
         }
-    }
-    const uint64_t meta_pages = div_up(pages * sizeof(gmm_frame_meta), kPage);
-    Plan plan = make_plan(spec, maps);
-    while (!maps.empty() && pages_needed(plan, spec, meta_pages) > pages) {
-        maps.pop_back();
-        plan = make_plan(spec, maps);
+        Plan bigger = make_plan(spec, maps);
+        if (pages_needed(bigger, spec, meta_pages) > pages) maps.pop_back();
+        else plan = std::move(bigger);
     }
     if (pages_needed(plan, spec, meta_pages) > pages) {
         std::fprintf(stderr, "synth_guest: %llu pages cannot hold even an empty address space\n",

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "checker.h"
+#include "gmm/abi/boot.h"
 #include "gmm/abi/mmstate.h"
 
 namespace gmm::check::synth {
@@ -49,7 +50,7 @@ struct Region {  // one structure the builder wrote
 
 struct BuiltGuest {
     uint64_t roots_gpa = kRootsGpa;
-    size_t mappings_built = 0;     // how many spec mappings fit (a prefix)
+    size_t mappings_built = 0;     // how many spec mappings were built
     uint64_t root_table_gpa = 0;   // the PML4 page
     CheckStats expected;           // what check_mm counts on this state
     std::vector<Region> objects;   // every structure written (targets for fuzz corruption)

@@ -36,33 +36,50 @@ SecondStageStats check_second_stage(const std::vector<uint64_t>& gpas, const std
     const std::string path = "/proc/" + std::to_string(vmm_pid) + "/pagemap";
     vmm::Fd pagemap(open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!pagemap.valid()) r.skipped.push_back("I6 host pages: cannot open " + path);
-    for (uint64_t gpa : gpas) {
-        ++st.frames;
-        const vmm::MemorySlot* slot = nullptr;
+    auto slot_of = [&](uint64_t gpa) -> const vmm::MemorySlot* {
         for (const vmm::MemorySlot& s : slots)
-            if (gpa >= s.gpa.value() && gpa - s.gpa.value() < s.size_bytes) slot = &s;
+            if (gpa >= s.gpa.value() && gpa - s.gpa.value() < s.size_bytes) return &s;
+        return nullptr;
+    };
+    // `gpas` is sorted: read the pagemap entries of each run of consecutive pages at once.
+    std::vector<uint64_t> entries;
+    for (size_t k = 0; k < gpas.size();) {
+        const uint64_t first = gpas[k];
+        const vmm::MemorySlot* slot = slot_of(first);
+        size_t n = 1;
         if (!slot) {
             Violation v;
             v.invariant = "I6";
-            v.gpa = gpa;
+            v.gpa = first;
             v.detail = "a user PTE reaches a guest-physical address outside every RAM slot";
             check::add_violation(r, std::move(v));
+            ++st.frames;
+            ++k;
             continue;
         }
+        const uint64_t slot_end = slot->gpa.value() + slot->size_bytes;
+        while (k + n < gpas.size() && gpas[k + n] == first + n * kPage && gpas[k + n] < slot_end && n < 4096) ++n;
+        st.frames += n;
+        k += n;
         if (!pagemap.valid() || host_base_hva == 0) continue;
-        const uint64_t hva = host_base_hva + gpa;  // the VMM maps GPA 0 at host_base_hva (slots at their GPA)
-        uint64_t entry = 0;
-        if (pread(pagemap.get(), &entry, sizeof entry, off_t(hva / kPage * 8)) != sizeof entry) {
+        const uint64_t hva = host_base_hva + first;  // the VMM maps GPA 0 at host_base_hva (slots at their GPA)
+        entries.resize(n);
+        const ssize_t want = ssize_t(n * sizeof(uint64_t));
+        if (pread(pagemap.get(), entries.data(), size_t(want), off_t(hva / kPage * 8)) != want) {
             Violation v;
             v.invariant = "I6";
-            v.gpa = gpa;
+            v.gpa = first;
             v.detail = "no host mapping at HVA " + hex(hva) + " for this guest-physical page";
             check::add_violation(r, std::move(v));
             continue;
         }
-        if (entry & (3ull << 62)) ++st.populated;  // present or swapped
-        else ++st.not_populated;
+        for (uint64_t e : entries) {
+            if (e & (3ull << 62)) ++st.populated;  // present or swapped
+            else ++st.not_populated;
+        }
     }
+    r.stats.host_pages_populated = st.populated;
+    r.stats.host_pages_unpopulated = st.not_populated;
     return st;
 }
 
@@ -81,7 +98,9 @@ void DirtyFrameTracker::observe(const std::vector<gmm_frame_meta>& frames, const
                 v.invariant = "I7";
                 v.gpa = gpa;
                 v.detail = "the guest wrote this frame while it was free (free at both checks, never reallocated): "
-                           "a write through a stale translation or a use after free";
+                           "a write through a stale translation or a use after free (state " +
+                           std::to_string(a.state) + " then " + std::to_string(b.state) + ", alloc_seq " +
+                           std::to_string(a.alloc_seq) + ")";
                 check::add_violation(r, std::move(v));
             }
         }
@@ -176,6 +195,8 @@ void CheckSummary::write_json(vmm::JsonWriter& j) const {
     j.key("mappings"); j.u64(last_stats_.mappings);
     j.key("free_ranges"); j.u64(last_stats_.free_ranges);
     j.key("frames"); j.u64(last_stats_.frames);
+    j.key("host_pages_populated"); j.u64(last_stats_.host_pages_populated);
+    j.key("host_pages_unpopulated"); j.u64(last_stats_.host_pages_unpopulated);
     j.end_object();
     j.end_object();
 }

@@ -29,16 +29,17 @@ using vmm::JsonValue;
 void print_help(FILE* out) {
     std::fprintf(out,
                  "usage: gmm check NAME [--mode safepoint|async] [--interval MS] [--count N] [--json FILE]\n"
-                 "       gmm check NAME --walk GVA\n\n"
+                 "       gmm check NAME --walk GVA [--vcpu N]\n\n"
                  "Attach the invariant checker to the running VM NAME (see gmm list).\n"
                  "  --mode safepoint  every vCPU parks where it holds no memory-manager lock; all is checked (default)\n"
                  "  --mode async      vCPUs are paused wherever they are; state under a held lock is skipped\n"
                  "  --count N         checks to run (default 1); --interval MS between them (default 100)\n"
                  "  --json FILE       write the result as JSON (checks, violations, skipped)\n"
                  "  --walk GVA        print the two-dimensional walk of one user address: guest levels,\n"
-                 "                    then memory slot, host virtual address and host page\n\n"
-                 "Invariants I1-I8 are described in docs/checker.md. I7 (writes to free frames) needs KVM's\n"
-                 "dirty log, which only the VMM process has: use gmm run --check for it.\n"
+                 "                    then memory slot, host virtual address and host page; --vcpu N walks\n"
+                 "                    from that vCPU's CR3 instead of the address space's root\n\n"
+                 "Invariants I1-I8 are described in docs/checker.md. I7 (writes to free frames) uses the VMM's\n"
+                 "dirty log from the second check on (one dirty-log reader per VM at a time).\n"
                  "exit codes: 0 no violation, 12 violations found, 2 usage or unknown VM, 1 the VM refused or failed\n");
 }
 
@@ -73,6 +74,7 @@ struct Options {
     uint64_t count = 1;
     std::string json_path;
     std::optional<uint64_t> walk_gva;
+    std::optional<uint32_t> walk_vcpu;
 };
 
 int parse(int argc, char** argv, Options& o) {
@@ -120,6 +122,15 @@ int parse(int argc, char** argv, Options& o) {
                 return kExitUsage;
             }
             o.walk_gva = g;
+        } else if (a == "--vcpu") {
+            const char* v = value("--vcpu");
+            uint64_t n = 0;
+            if (!v) return kExitUsage;
+            if (!parse_u64(v, n) || n >= 64) {
+                std::fprintf(stderr, "gmm check: --vcpu \"%s\" is out of range (accepted: 0 to 63)\n", v);
+                return kExitUsage;
+            }
+            o.walk_vcpu = uint32_t(n);
         } else if (a.size() > 1 && a[0] == '-') {
             std::fprintf(stderr, "gmm check: unknown option '%s' (see gmm check --help)\n", a.c_str());
             return kExitUsage;
@@ -129,6 +140,10 @@ int parse(int argc, char** argv, Options& o) {
             std::fprintf(stderr, "gmm check: unexpected argument '%s' (one VM name)\n", a.c_str());
             return kExitUsage;
         }
+    }
+    if (o.walk_vcpu && !o.walk_gva) {
+        std::fprintf(stderr, "gmm check: --vcpu goes with --walk GVA\n");
+        return kExitUsage;
     }
     if (o.name.empty()) {
         std::fprintf(stderr, "gmm check: which VM? (usage: gmm check NAME; see gmm list)\n");
@@ -151,8 +166,8 @@ int fail(const std::string& dir, const std::string& name, const vmm::ControlErro
     return kExitHostError;
 }
 
-int walk(const Options& o, const JsonValue& info, const check::VmRamView& view, uint64_t roots_gpa,
-         const vmm::GuestRamView& ram) {
+int walk(const std::string& dir, const Options& o, const JsonValue& info, const check::VmRamView& view,
+         uint64_t roots_gpa, const vmm::GuestRamView& ram) {
     gmm_mm_roots roots{};
     auto root_desc = view.phys<gmm_mm_roots>(roots_gpa);
     if (!root_desc || root_desc->magic != GMM_MM_ROOTS_MAGIC) {
@@ -167,9 +182,24 @@ int walk(const Options& o, const JsonValue& info, const check::VmRamView& view, 
     }
     const JsonValue* mode = member(info, "kvm_mode");
     const std::string kvm_mode = mode && mode->type == JsonValue::Type::String ? mode->string : "unknown";
-    std::printf("walk of GVA 0x%" PRIx64 " in the user address space (root table GPA 0x%" PRIx64 ")\n", *o.walk_gva,
-                desc->table_phys);
-    check::WalkResult w = check::walk_gva(view, desc->table_phys, *o.walk_gva);
+    uint64_t root = desc->table_phys;
+    if (o.walk_vcpu) {
+        auto c = vmm::control_request(dir, o.name, ControlCommand::Cr3);
+        if (!c) return fail(dir, o.name, c.error());
+        const JsonValue* list = member(c->json, "cr3");
+        if (!list || list->type != JsonValue::Type::Array || *o.walk_vcpu >= list->items.size() ||
+            !list->items[*o.walk_vcpu].as_u64) {
+            std::fprintf(stderr, "gmm check: VM '%s' has no vCPU %u\n", o.name.c_str(), *o.walk_vcpu);
+            return kExitUsage;
+        }
+        root = *list->items[*o.walk_vcpu].as_u64 & 0x000ffffffffff000ull;
+        std::printf("walk of GVA 0x%" PRIx64 " from vCPU %u's CR3 (root table GPA 0x%" PRIx64 "%s)\n", *o.walk_gva,
+                    *o.walk_vcpu, root, root == desc->table_phys ? ", the user address space" : ", not the user address space");
+    } else {
+        std::printf("walk of GVA 0x%" PRIx64 " in the user address space (root table GPA 0x%" PRIx64 ")\n", *o.walk_gva,
+                    root);
+    }
+    check::WalkResult w = check::walk_gva(view, root, *o.walk_gva);
     for (const check::WalkStep& s : w.steps) {
         std::printf("  guest L%d  table 0x%-12" PRIx64 " index %3u  entry 0x%016" PRIx64 "  [%s]", s.level,
                     s.table_gpa, s.index, s.entry, check::entry_flags(s.entry).c_str());
@@ -236,13 +266,14 @@ int cmd_check(int argc, char** argv) {
                              "no mm workload yet (page_fault1, mmap1, mixed, mmtest)\n", o.name.c_str());
         return kExitHostError;
     }
-    if (o.walk_gva) return walk(o, info, view, *roots_gpa, *ram);
+    if (o.walk_gva) return walk(dir, o, info, view, *roots_gpa, *ram);
 
     const uint32_t vcpus = uint32_t(u64_or(info, "vcpus", 0));
     const pid_t pid = pid_t(u64_or(info, "pid", 0));
     const JsonValue* layout = member(info, "layout");
     const uint64_t host_base = layout ? u64_or(*layout, "host_base_hva", 0) : 0;
     CheckSummary summary(o.mode);
+    DirtyFrameTracker dirty;
     int rc = kExitOk;
     for (uint64_t i = 1; i <= o.count; ++i) {
         if (i > 1) std::this_thread::sleep_for(std::chrono::milliseconds(o.interval_ms));
@@ -261,6 +292,21 @@ int cmd_check(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         auto result = check::check_mm(check::CheckInput{&view, *roots_gpa, o.mode, vcpus});
         if (result) check_second_stage(result->mapped_frames, ram->slots(), pid, host_base, *result);
+        if (result) {
+            // I7: frames written since the last check that are free now (the VMM's dirty log).
+            auto d = vmm::control_request(dir, o.name, ControlCommand::Dirty);
+            std::vector<uint64_t> dirty_free;
+            const JsonValue* list = d ? member(d->json, "free_frames") : nullptr;
+            if (list && list->type == JsonValue::Type::Array) {
+                for (const JsonValue& g : list->items)
+                    if (g.as_u64) dirty_free.push_back(*g.as_u64);
+                dirty.observe(result->frames, dirty_free, *result);
+                if (const JsonValue* t = member(d->json, "truncated"); t && t->boolean)
+                    result->skipped.push_back("I7: more dirty free frames than one reply lists");
+            } else {
+                result->skipped.push_back("I7: " + (d ? std::string("bad dirty reply") : d.error().message));
+            }
+        }
         const uint64_t ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                          std::chrono::steady_clock::now() - t0).count());
         auto resumed = vmm::control_request(dir, o.name, ControlCommand::Resume);
@@ -270,7 +316,6 @@ int cmd_check(int argc, char** argv) {
             rc = kExitHostError;
             break;
         }
-        result->skipped.push_back("I7 free-frame writes: needs the VMM's dirty log (gmm run --check)");
         summary.add(*result, ns);
         print_check_line(stdout, i, o.mode, *result, ns);
         std::fflush(stdout);
