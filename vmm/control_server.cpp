@@ -23,7 +23,7 @@ namespace {
 // hold the server up for long.
 constexpr uint32_t kErrorReplyTimeoutMs = 200;
 // How long vCPUs get to park (each is at most one fault or system call away).
-constexpr uint64_t kSafepointTimeoutMs = 2000;
+constexpr uint64_t kSafepointTimeoutMs = 10000;
 // A safepoint nobody resumes within this is released (its checker died).
 constexpr std::chrono::seconds kSafepointLease{30};
 // Bound on the frames listed in a `dirty` reply (it must fit in 256 KiB).
