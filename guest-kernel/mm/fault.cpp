@@ -3,6 +3,7 @@
 // A kernel-mode #PF never comes here: it is a panic report.
 #include "mm/fault.h"
 
+#include "lockstat.h"
 #include "mm/user_space.h"
 #include "ucall.h"
 #include "user.h"
@@ -22,8 +23,14 @@ void mm_user_page_fault(x86::TrapFrame& f) {
     const mm::Access access = f.error_code & kPfFetch ? mm::Access::Exec
                               : f.error_code & kPfWrite ? mm::Access::Write
                                                          : mm::Access::Read;
+    const LockstatFaultMark mark = lockstat_fault_begin();
     mm::FaultResult r = mm_space().fault(Gva(cr2), access);
-    while (r.kind == mm::FaultKind::Retry) r = mm_space().fault(Gva(cr2), access);
+    while (r.kind == mm::FaultKind::Retry) {  // the mapping changed under a sleeping fault
+        lockstat_count<GMM_LOCKSTAT_OFF(revalidation_failures)>();
+        lockstat_count<GMM_LOCKSTAT_OFF(fault_retries)>();
+        r = mm_space().fault(Gva(cr2), access);
+    }
+    lockstat_fault_end(mark);
     if (r.kind == mm::FaultKind::Installed) return;
     const uint64_t reason = r.kind == mm::FaultKind::NoMem ? uint64_t(SegvCode::OutOfMemory)
                             : r.segv == mm::SegvReason::AccessDenied ? uint64_t(SegvCode::AccessDenied)
