@@ -25,6 +25,7 @@ constexpr struct {
 } kCommands[] = {
     {ControlCommand::Info, "info"},     {ControlCommand::Pause, "pause"}, {ControlCommand::Resume, "resume"},
     {ControlCommand::Stop, "stop"},     {ControlCommand::Memfd, "memfd"},
+    {ControlCommand::KvmStats, "kvmstats"},  // lockstat (issue 7): per-vCPU KVM binary stats
 };
 
 // Printable, bounded rendering of untrusted text for error messages.

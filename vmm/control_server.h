@@ -56,6 +56,8 @@ public:
     virtual Status resume() = 0;
     virtual void stop() = 0;
     virtual int memfd() const = 0;  // guest RAM; the server passes a dup via SCM_RIGHTS
+    // Every cumulative KVM binary stat of each vCPU, read now (`gmm stat`, issue 7).
+    virtual std::vector<std::map<std::string, uint64_t>> kvm_stats() const = 0;
 };
 
 // Adapts a Machine whose run() is in progress (or about to be) on another thread.
@@ -67,6 +69,7 @@ public:
     Status resume() override;
     void stop() override;
     int memfd() const override;
+    std::vector<std::map<std::string, uint64_t>> kvm_stats() const override;
 
 private:
     Machine& machine_;
@@ -100,7 +103,8 @@ private:
     void thread_main();
     void serve_one(int client);
     std::string execute(ControlCommand command, int& pass_fd);
-    std::string info_json(const char* ok_member = nullptr) const;
+    std::string info_json(const char* ok_member = nullptr,
+                          const std::vector<std::map<std::string, uint64_t>>* kvm_stats = nullptr) const;
 
     ControlServerOptions options_;
     ControlTarget& target_;

@@ -20,5 +20,7 @@ int cmd_info(int argc, char** argv);
 int cmd_pause(int argc, char** argv);
 int cmd_resume(int argc, char** argv);
 int cmd_stop(int argc, char** argv);
+// Lock statistics and KVM stats of a running VM (cmd_stat.cpp, issue 7).
+int cmd_stat(int argc, char** argv);
 
 }  // namespace gmm::cli

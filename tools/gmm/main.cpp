@@ -21,6 +21,7 @@ constexpr Command kCommands[] = {
     {"pause", gmm::cli::cmd_pause, "pause every vCPU of a running VM"},
     {"resume", gmm::cli::cmd_resume, "resume a paused VM"},
     {"stop", gmm::cli::cmd_stop, "end the run of a VM"},
+    {"stat", gmm::cli::cmd_stat, "lock statistics and KVM per-vCPU stats of a running VM"},
 };
 
 void print_usage(FILE* out) {
