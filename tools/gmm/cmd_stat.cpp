@@ -185,6 +185,11 @@ struct Watcher {
         auto reply = vmm::control_request(dir, o.name, vmm::ControlCommand::KvmStats);
         if (!reply) {
             if (reply.error().failure == vmm::ControlFailure::NoSuchVm) return Outcome::VmEnded;
+            // A VM that is shutting down may close a connection unanswered:
+            // it has ended if its socket is gone a moment later.
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            auto again = vmm::control_request(dir, o.name, vmm::ControlCommand::Info);
+            if (!again && again.error().failure == vmm::ControlFailure::NoSuchVm) return Outcome::VmEnded;
             error = "VM '" + o.name + "': " + reply.error().message;
             return Outcome::Failed;
         }
