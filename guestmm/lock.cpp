@@ -41,20 +41,19 @@ void TicketLock::lock_raw(Platform& p) {
 // Inlined into each lock path: an out-of-line call with seven arguments cost
 // ~15 emulated instructions per acquisition.
 template <bool kCounted>
-__attribute__((always_inline)) inline uint64_t TicketLock::take_ticket(Platform& p, LockClass cls, LockSide side,
-                                                                       const void* who, LockStatCpu* stats,
-                                                                       bool wait_ends_here) {
+__attribute__((always_inline)) inline TicketLock::TicketWait TicketLock::take_ticket(
+    Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats, WaitEnds ends) {
     uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
-    if (owner_of(old) == (old >> 16)) return 0;
+    if (owner_of(old) == (old >> 16)) return {false, 0};
     // Contended: undo nothing (tickets are FIFO); just wait for our turn.
     hook(&LockHooks::contended, cls, side, who);
-    uint64_t wait_start = 1;  // non-zero either way: the caller also learns that it waited
+    uint64_t wait_start = 0;
     if constexpr (kCounted)
         wait_start = lock_stat_contended(*stats, stat_index(cls, side), last_cpu(), uint8_t(p.cpu_id()));
     wait_for_ticket(p, old >> 16);
     if constexpr (kCounted)
-        if (wait_ends_here) lock_stat_waited(*stats, stat_index(cls, side), wait_start);
-    return wait_start;
+        if (ends == WaitEnds::WithTicket) lock_stat_waited(*stats, stat_index(cls, side), wait_start);
+    return {true, wait_start};
 }
 
 // Spins briefly, then sleeps through the platform until `ticket` is served.
@@ -85,7 +84,7 @@ void TicketLock::unlock_raw(Platform& p) {
 template <bool kCounted>
 __attribute__((always_inline)) inline void TicketLock::lock_impl(Platform& p, LockSide side, LockStatCpu* stats) {
     hook(&LockHooks::acquire, cls_, side, this);
-    take_ticket<kCounted>(p, cls_, side, this, stats, true);
+    take_ticket<kCounted>(p, cls_, side, this, stats, WaitEnds::WithTicket);
     hook(&LockHooks::acquired, cls_, side, this);
     const uint8_t self = uint8_t(p.cpu_id());
     if constexpr (kCounted) lock_stat_acquired(*stats, stat_index(cls_, side), last_cpu(), self);
@@ -116,7 +115,7 @@ bool RwLock::is_locked() const {
 template <bool kCounted>
 __attribute__((always_inline)) inline void RwLock::lock_shared_impl(Platform& p, LockStatCpu* stats) {
     hook(&LockHooks::acquire, cls_, LockSide::Shared, this);
-    gate_.take_ticket<kCounted>(p, cls_, LockSide::Shared, this, stats, true);
+    gate_.take_ticket<kCounted>(p, cls_, LockSide::Shared, this, stats, TicketLock::WaitEnds::WithTicket);
     const uint8_t self = uint8_t(p.cpu_id());
     uint8_t prev = 0;
     if constexpr (kCounted) prev = gate_.last_cpu();
@@ -146,17 +145,19 @@ template <bool kCounted>
 __attribute__((always_inline)) inline void RwLock::lock_impl(Platform& p, LockStatCpu* stats) {
     hook(&LockHooks::acquire, cls_, LockSide::Exclusive, this);
     // A writer's wait may go on for the readers inside: it ends below.
-    uint64_t wait_start = gate_.take_ticket<kCounted>(p, cls_, LockSide::Exclusive, this, stats, false);
+    TicketLock::TicketWait wait =
+        gate_.take_ticket<kCounted>(p, cls_, LockSide::Exclusive, this, stats, TicketLock::WaitEnds::Later);
     const uint8_t self = uint8_t(p.cpu_id());
     uint8_t prev = 0;
     if constexpr (kCounted) prev = gate_.last_cpu();
     __atomic_store_n(&gate_.last_cpu_, self, __ATOMIC_RELAXED);
     // Holding the gate, no new reader can enter; wait for those inside.
     if (__atomic_load_n(&readers_, __ATOMIC_ACQUIRE) != 0) {
-        if (wait_start == 0) {  // did not wait at the gate: this is the contention
+        if (!wait.waited) {  // did not wait at the gate: this is the contention
             hook(&LockHooks::contended, cls_, LockSide::Exclusive, this);
+            wait.waited = true;
             if constexpr (kCounted)
-                wait_start = lock_stat_contended(*stats, stat_index(cls_, LockSide::Exclusive), prev, self);
+                wait.start_tsc = lock_stat_contended(*stats, stat_index(cls_, LockSide::Exclusive), prev, self);
         }
         for (uint32_t i = p.spin_iterations(); i > 0; --i) {
             if (__atomic_load_n(&readers_, __ATOMIC_ACQUIRE) == 0) goto got;
@@ -172,7 +173,7 @@ __attribute__((always_inline)) inline void RwLock::lock_impl(Platform& p, LockSt
     }
 got:
     if constexpr (kCounted)
-        if (wait_start != 0) lock_stat_waited(*stats, stat_index(cls_, LockSide::Exclusive), wait_start);
+        if (wait.waited) lock_stat_waited(*stats, stat_index(cls_, LockSide::Exclusive), wait.start_tsc);
     hook(&LockHooks::acquired, cls_, LockSide::Exclusive, this);
     if constexpr (kCounted) lock_stat_acquired(*stats, stat_index(cls_, LockSide::Exclusive), prev, self);
 }

@@ -104,11 +104,15 @@ private:
     void lock_impl(Platform& p, LockSide side, LockStatCpu* stats);
     // Takes a ticket and waits for it; if it must wait, first calls the
     // contended hook and (kCounted) counts the contention for (cls, side),
-    // and the wait time after it if `wait_ends_here`. Returns 0 if it did not
-    // wait, else the wait's start time (TSC) when counting, else 1.
+    // and the wait time after it if the wait ends with the ticket.
+    enum class WaitEnds { WithTicket, Later };
+    struct TicketWait {
+        bool waited;
+        uint64_t start_tsc;  // when counting
+    };
     template <bool kCounted>
-    uint64_t take_ticket(Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats,
-                         bool wait_ends_here);
+    TicketWait take_ticket(Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats,
+                           WaitEnds ends);
     void wait_for_ticket(Platform& p, uint32_t ticket);
     uint32_t word_ = 0;
     uint32_t waiters_ = 0;

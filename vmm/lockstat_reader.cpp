@@ -139,16 +139,16 @@ Result<std::vector<LockstatCounterDesc>> parse_counters(std::span<const uint8_t>
     return out;
 }
 
-int find(const std::vector<LockstatCounterDesc>& v, std::string_view name) {
+std::optional<uint32_t> find(const std::vector<LockstatCounterDesc>& v, std::string_view name) {
     for (size_t i = 0; i < v.size(); ++i)
-        if (v[i].name == name) return static_cast<int>(i);
-    return -1;
+        if (v[i].name == name) return static_cast<uint32_t>(i);
+    return std::nullopt;
 }
 
 }  // namespace
 
-int LockstatLayout::lock_counter(std::string_view name) const { return find(lock_counters, name); }
-int LockstatLayout::cpu_counter(std::string_view name) const { return find(cpu_counters, name); }
+std::optional<uint32_t> LockstatLayout::lock_counter(std::string_view name) const { return find(lock_counters, name); }
+std::optional<uint32_t> LockstatLayout::cpu_counter(std::string_view name) const { return find(cpu_counters, name); }
 
 Result<uint64_t> lockstat_tables_bytes(std::span<const uint8_t> header) {
     auto h = checked_header(header);
@@ -195,11 +195,11 @@ Result<LockstatLayout> parse_lockstat_layout(std::span<const uint8_t> tables) {
     auto cpu = parse_counters(tables, h.cpu_counter_desc_offset, h.cpu_counter_count, h.cpu_record_bytes, "CPU");
     if (!cpu) return Err{cpu.error()};
     L.cpu_counters = std::move(*cpu);
-    if (L.cpu_counter("vcpu") >= 0) return Err{corrupt("a CPU counter is named \"vcpu\" (reserved for the index)")};
+    if (L.cpu_counter("vcpu")) return Err{corrupt("a CPU counter is named \"vcpu\" (reserved for the index)")};
     for (const Required& r : kRequiredLockCounters) {
-        const int i = L.lock_counter(r.name);
-        if (i < 0) return Err{corrupt(std::string("the lock counter \"") + r.name + "\" is missing")};
-        if (L.lock_counters[size_t(i)].type != r.type)
+        const std::optional<uint32_t> i = L.lock_counter(r.name);
+        if (!i) return Err{corrupt(std::string("the lock counter \"") + r.name + "\" is missing")};
+        if (L.lock_counters[*i].type != r.type)
             return Err{corrupt(std::string("the lock counter \"") + r.name + "\" has the wrong type")};
     }
     // The data: slots of cpu_stride_bytes, each holding the described records.

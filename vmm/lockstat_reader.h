@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -57,9 +58,9 @@ struct LockstatLayout {
 
     // Bytes of each CPU slot that the descriptors cover (what a reader copies).
     uint64_t used_slot_bytes() const { return cpu_record_bytes + 2ull * classes.size() * lock_record_bytes; }
-    // Index of a counter by name, -1 if absent.
-    int lock_counter(std::string_view name) const;
-    int cpu_counter(std::string_view name) const;
+    // Index of a counter by name.
+    std::optional<uint32_t> lock_counter(std::string_view name) const;
+    std::optional<uint32_t> cpu_counter(std::string_view name) const;
 };
 
 // Step 1: from the first bytes of a block (at least the header), the number

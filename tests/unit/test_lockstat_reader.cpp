@@ -149,14 +149,15 @@ TEST_CASE("lockstat reader: a good block round-trips", "[lockstat]") {
     CHECK(L.classes[1].name == "mm_lock");
     CHECK(L.classes[1].rw);
     CHECK_FALSE(L.classes[0].rw);
-    CHECK(L.lock_counter("holdtime_min") == 7);
+    CHECK(L.lock_counter("holdtime_min") == 7u);
+    CHECK_FALSE(L.lock_counter("no_such_counter"));
     CHECK(L.lock_counters[7].type == LockstatValueType::Min);
     CHECK(L.lock_counters[7].unit == LockstatUnit::Cycles);
-    CHECK(L.cpu_counter("fault_atomic_rmw") == 1);
+    CHECK(L.cpu_counter("fault_atomic_rmw") == 1u);
     CHECK(L.used_slot_bytes() == 16 + 2 * kClasses * sizeof(gmm_lockstat_lock_record));
-    const int acq = L.lock_counter("acquisitions");
-    CHECK(s->lock(1, 1, 1, uint32_t(acq)) == 2000 + 3);  // CPU 1, mm_lock read side = record 3
-    CHECK(s->lock(0, 2, 0, uint32_t(acq)) == 1000 + 4);
+    const uint32_t acq = L.lock_counter("acquisitions").value();
+    CHECK(s->lock(1, 1, 1, acq) == 2000 + 3);  // CPU 1, mm_lock read side = record 3
+    CHECK(s->lock(0, 2, 0, acq) == 1000 + 4);
     CHECK(s->cpu_values[1][1] == 601);
     CHECK(lockstat_cycles_to_ns(2000, L.tsc_khz) == 1000);
     CHECK(lockstat_cycles_to_ns(~0ull, 1) == ~0ull);  // saturates instead of wrapping

@@ -38,7 +38,7 @@ struct Options {
     uint64_t interval_ms = 0;  // 0: once, totals since boot
     uint64_t count = 0;        // 0: until the VM ends
     bool json = false;
-    bool per_vcpu = false;
+    PerVcpu per_vcpu = PerVcpu::Hide;
 };
 
 void print_help(FILE* out) {
@@ -238,7 +238,7 @@ Result<Options, std::string> parse(int argc, char** argv, bool& help) {
                 o.count = *v;
                 break;
             }
-            case kPerVcpu: o.per_vcpu = true; break;
+            case kPerVcpu: o.per_vcpu = PerVcpu::Show; break;
             case kJson: o.json = true; break;
             case 'h': help = true; return o;
             case ':': return Err{std::string("option ") + argv[optind - 1] + " needs a value (see gmm stat --help)"};

@@ -11,13 +11,13 @@ using vmm::LockstatValueType;
 
 // Indexes of the counters the views use (parse_lockstat_layout guarantees them).
 struct Idx {
-    int acq, con, con_b, acq_b, wmin, wmax, wtot, hmin, hmax, htot;
+    uint32_t acq, con, con_b, acq_b, wmin, wmax, wtot, hmin, hmax, htot;
     explicit Idx(const vmm::LockstatLayout& L)
-        : acq(L.lock_counter("acquisitions")), con(L.lock_counter("contentions")),
-          con_b(L.lock_counter("con_bounces")), acq_b(L.lock_counter("acq_bounces")),
-          wmin(L.lock_counter("waittime_min")), wmax(L.lock_counter("waittime_max")),
-          wtot(L.lock_counter("waittime_total")), hmin(L.lock_counter("holdtime_min")),
-          hmax(L.lock_counter("holdtime_max")), htot(L.lock_counter("holdtime_total")) {}
+        : acq(at(L, "acquisitions")), con(at(L, "contentions")), con_b(at(L, "con_bounces")),
+          acq_b(at(L, "acq_bounces")), wmin(at(L, "waittime_min")), wmax(at(L, "waittime_max")),
+          wtot(at(L, "waittime_total")), hmin(at(L, "holdtime_min")), hmax(at(L, "holdtime_max")),
+          htot(at(L, "holdtime_total")) {}
+    static uint32_t at(const vmm::LockstatLayout& L, std::string_view name) { return L.lock_counter(name).value(); }
 };
 
 // Monotonic in the guest; a smaller value means the counter restarted.
@@ -34,9 +34,9 @@ void merge_max(std::optional<uint64_t>& into, std::optional<uint64_t> v) {
 
 LockCounts counts_of(const LockstatSnapshot& now, const LockstatSnapshot* before, const Idx& x, uint32_t cpu,
                      uint32_t cls, uint32_t side) {
-    auto cum = [&](int k) {
-        const uint64_t n = now.lock(cpu, cls, side, uint32_t(k));
-        return before ? delta(n, before->lock(cpu, cls, side, uint32_t(k))) : n;
+    auto cum = [&](uint32_t k) {
+        const uint64_t n = now.lock(cpu, cls, side, k);
+        return before ? delta(n, before->lock(cpu, cls, side, k)) : n;
     };
     const uint64_t khz = now.layout.tsc_khz;
     auto ns = [&](uint64_t cycles) { return vmm::lockstat_cycles_to_ns(cycles, khz); };
@@ -47,8 +47,8 @@ LockCounts counts_of(const LockstatSnapshot& now, const LockstatSnapshot* before
     c.acq_bounces = cum(x.acq_b);
     c.waittime_total_ns = ns(cum(x.wtot));
     c.holdtime_total_ns = ns(cum(x.htot));
-    const uint64_t wmin = now.lock(cpu, cls, side, uint32_t(x.wmin)), hmin = now.lock(cpu, cls, side, uint32_t(x.hmin));
-    const uint64_t wmax = now.lock(cpu, cls, side, uint32_t(x.wmax)), hmax = now.lock(cpu, cls, side, uint32_t(x.hmax));
+    const uint64_t wmin = now.lock(cpu, cls, side, x.wmin), hmin = now.lock(cpu, cls, side, x.hmin);
+    const uint64_t wmax = now.lock(cpu, cls, side, x.wmax), hmax = now.lock(cpu, cls, side, x.hmax);
     if (sampled_min(wmin)) c.waittime_min_ns = ns(wmin);
     if (wmax) c.waittime_max_ns = ns(wmax);
     if (sampled_min(hmin)) c.holdtime_min_ns = ns(hmin);
@@ -146,7 +146,7 @@ LockstatView make_lockstat_view(const LockstatSnapshot& now, const LockstatSnaps
     return v;
 }
 
-void print_lock_table(FILE* out, const LockstatView& v, bool per_vcpu) {
+void print_lock_table(FILE* out, const LockstatView& v, PerVcpu per_vcpu) {
     if (!v.enabled) {
         std::fprintf(out, "lockstat: off in this guest (booted with lockstat=off)\n");
         return;
@@ -167,7 +167,7 @@ void print_lock_table(FILE* out, const LockstatView& v, bool per_vcpu) {
             continue;
         }
         print_counts(out, r.label, r.total);
-        if (!per_vcpu) continue;
+        if (per_vcpu == PerVcpu::Hide) continue;
         for (size_t cpu = 0; cpu < r.per_vcpu.size(); ++cpu)
             if (r.per_vcpu[cpu].acquisitions || r.per_vcpu[cpu].contentions)
                 print_counts(out, "  vcpu " + std::to_string(cpu), r.per_vcpu[cpu]);
@@ -189,14 +189,14 @@ void print_lockstat_cpu_table(FILE* out, const LockstatView& v) {
     }
 }
 
-void write_lock_rows_json(vmm::JsonWriter& j, const LockstatView& v, bool per_vcpu) {
+void write_lock_rows_json(vmm::JsonWriter& j, const LockstatView& v, PerVcpu per_vcpu) {
     j.begin_array();
     for (const LockRow& r : v.rows) {
         j.begin_object();
         j.key("class"); j.string(r.cls);
         j.key("side"); j.string(r.side);
         write_counts(j, r.total);
-        if (per_vcpu) {
+        if (per_vcpu == PerVcpu::Show) {
             j.key("per_vcpu"); j.begin_array();
             for (size_t cpu = 0; cpu < r.per_vcpu.size(); ++cpu) {
                 j.begin_object();

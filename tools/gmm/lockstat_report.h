@@ -32,6 +32,9 @@ struct LockRow {
     std::vector<LockCounts> per_vcpu;
 };
 
+// Whether tables and JSON break each lock class down by vCPU.
+enum class PerVcpu { Hide, Show };
+
 struct LockstatView {
     bool enabled = false;
     uint64_t tsc_khz = 0;
@@ -43,16 +46,16 @@ struct LockstatView {
 // `before` null: totals since boot.
 LockstatView make_lockstat_view(const vmm::LockstatSnapshot& now, const vmm::LockstatSnapshot* before);
 
-// The table (rows without acquisitions are left out; `per_vcpu` adds an
+// The table (rows without acquisitions are left out; PerVcpu::Show adds an
 // indented line per vCPU under each row).
-void print_lock_table(FILE* out, const LockstatView& v, bool per_vcpu);
+void print_lock_table(FILE* out, const LockstatView& v, PerVcpu per_vcpu);
 // One line per vCPU with its lockstat CPU counters.
 void print_lockstat_cpu_table(FILE* out, const LockstatView& v);
 
 // JSON array of every row: {class, side, acquisitions, contentions,
 // con_bounces, acq_bounces, waittime_total_ns, holdtime_total_ns, and the
-// min/max times when sampled; per_vcpu [...] when asked}.
-void write_lock_rows_json(vmm::JsonWriter& j, const LockstatView& v, bool per_vcpu);
+// min/max times when sampled; per_vcpu [...] with PerVcpu::Show}.
+void write_lock_rows_json(vmm::JsonWriter& j, const LockstatView& v, PerVcpu per_vcpu);
 // JSON array [{vcpu, <cpu counter>: value, ...}].
 void write_lockstat_cpus_json(vmm::JsonWriter& j, const LockstatView& v);
 

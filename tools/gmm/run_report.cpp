@@ -157,7 +157,7 @@ void print_final_lockstat(const FinalLockstat& f) {
         std::printf("lockstat: %s\n", f.error.c_str());
         return;
     }
-    print_lock_table(stdout, *f.view, /*per_vcpu=*/false);
+    print_lock_table(stdout, *f.view, PerVcpu::Hide);
     bool any = false;
     for (const LockRow& row : f.view->rows) any |= row.total.acquisitions != 0;
     if (any) print_lockstat_cpu_table(stdout, *f.view);
@@ -171,7 +171,7 @@ void write_final_lockstat_json(vmm::JsonWriter& j, const FinalLockstat& f) {
         return;
     }
     j.key("lockstat_tsc_khz"); j.u64(f.view->tsc_khz);
-    j.key("lockstat"); write_lock_rows_json(j, *f.view, /*per_vcpu=*/true);
+    j.key("lockstat"); write_lock_rows_json(j, *f.view, PerVcpu::Show);
     j.key("lockstat_per_vcpu"); write_lockstat_cpus_json(j, *f.view);
 }
 
