@@ -68,7 +68,7 @@ const std::vector<WorkloadSpec>& workloads() {
 const std::vector<ParamSpec>& global_params() {
     static const std::vector<ParamSpec> params = {
         {"lockstat", ParamKind::Choice, 0, 0, {"on", "off"}, "on",
-         "lock statistics in the guest (docs/lockstat.md); off removes the lock hooks"},
+         "lock statistics in the guest (docs/lockstat.md); off: nothing is counted"},
     };
     return params;
 }
