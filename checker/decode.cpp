@@ -293,10 +293,7 @@ struct Decoder {
         if (auto n = view.virt<uint32_t>(s.roots.busy_count_gva)) s.busy_count = *n;
         ticket("slab (extents, free ranges)", s.roots.slab_lock_gva[0]);
         ticket("slab (descriptors, VMAs)", s.roots.slab_lock_gva[1]);
-        if (s.roots.frame_pool_lock_gva) {
-            if (auto w = view.virt<uint32_t>(s.roots.frame_pool_lock_gva))
-                s.locks.push_back({"frame pool", *w != 0, 0xff});
-        }
+        if (s.roots.frame_pool_lock_gva) ticket("frame pool", s.roots.frame_pool_lock_gva);
     }
 
     void frames() {
