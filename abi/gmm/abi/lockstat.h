@@ -20,6 +20,10 @@
  *       (2 * c + s) * lock_record_bytes, side 0 = write/exclusive,
  *       side 1 = read (only meaningful for classes with GMM_LOCKSTAT_CLASS_RW).
  *
+ * Records and slots may be longer than what the descriptors cover (the
+ * guest keeps private bookkeeping there; the slots are members of its per-CPU
+ * areas): readers read only the described values.
+ *
  * Counter offsets are relative to their record. Readers must find counters by
  * name, validate every offset and size against the block, and treat a bad
  * magic, version or descriptor table as corrupt data. Any layout change bumps
