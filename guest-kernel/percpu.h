@@ -39,6 +39,7 @@ struct alignas(64) PerCpu {
 
 static_assert(__builtin_offsetof(PerCpu, atomic_rmw_count) == mm::kGuestRmwCountGsOffset,
               "guestmm counts atomic RMWs at this GS offset");
+static_assert(__builtin_offsetof(PerCpu, cpu_index) == mm::kGuestCpuIndexGsOffset, "guestmm reads the CPU index at this GS offset");
 static_assert(__builtin_offsetof(PerCpu, lock_stats) == mm::kGuestLockStatsGsOffset,
               "guestmm's locks find their statistics at this GS offset");
 

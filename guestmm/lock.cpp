@@ -35,7 +35,7 @@ void TicketLock::lock_raw(Platform& p) {
     // The high half wraps out of the word harmlessly.
     uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
     if (owner_of(old) != (old >> 16)) wait_for_ticket(p, old >> 16);
-    __atomic_store_n(&last_cpu_, uint8_t(p.cpu_id()), __ATOMIC_RELAXED);
+    __atomic_store_n(&last_cpu_, uint8_t(current_cpu(p)), __ATOMIC_RELAXED);
 }
 
 // Inlined into each lock path: an out-of-line call with seven arguments cost
@@ -49,7 +49,7 @@ __attribute__((always_inline)) inline TicketLock::TicketWait TicketLock::take_ti
     hook(&LockHooks::contended, cls, side, who);
     uint64_t wait_start = 0;
     if constexpr (kCounted)
-        wait_start = lock_stat_contended(*stats, stat_index(cls, side), last_cpu(), uint8_t(p.cpu_id()));
+        wait_start = lock_stat_contended(*stats, stat_index(cls, side), last_cpu(), uint8_t(current_cpu(p)));
     wait_for_ticket(p, old >> 16);
     if constexpr (kCounted)
         if (ends == WaitEnds::WithTicket) lock_stat_waited(*stats, stat_index(cls, side), wait_start);
@@ -86,7 +86,7 @@ __attribute__((always_inline)) inline void TicketLock::lock_impl(Platform& p, Lo
     hook(&LockHooks::acquire, cls_, side, this);
     take_ticket<kCounted>(p, cls_, side, this, stats, WaitEnds::WithTicket);
     hook(&LockHooks::acquired, cls_, side, this);
-    const uint8_t self = uint8_t(p.cpu_id());
+    const uint8_t self = uint8_t(current_cpu(p));
     if constexpr (kCounted) lock_stat_acquired(*stats, stat_index(cls_, side), last_cpu(), self);
     __atomic_store_n(&last_cpu_, self, __ATOMIC_RELAXED);
 }
@@ -116,7 +116,7 @@ template <bool kCounted>
 __attribute__((always_inline)) inline void RwLock::lock_shared_impl(Platform& p, LockStatCpu* stats) {
     hook(&LockHooks::acquire, cls_, LockSide::Shared, this);
     gate_.take_ticket<kCounted>(p, cls_, LockSide::Shared, this, stats, TicketLock::WaitEnds::WithTicket);
-    const uint8_t self = uint8_t(p.cpu_id());
+    const uint8_t self = uint8_t(current_cpu(p));
     uint8_t prev = 0;
     if constexpr (kCounted) prev = gate_.last_cpu();
     __atomic_store_n(&gate_.last_cpu_, self, __ATOMIC_RELAXED);
@@ -147,7 +147,7 @@ __attribute__((always_inline)) inline void RwLock::lock_impl(Platform& p, LockSt
     // A writer's wait may go on for the readers inside: it ends below.
     TicketLock::TicketWait wait =
         gate_.take_ticket<kCounted>(p, cls_, LockSide::Exclusive, this, stats, TicketLock::WaitEnds::Later);
-    const uint8_t self = uint8_t(p.cpu_id());
+    const uint8_t self = uint8_t(current_cpu(p));
     uint8_t prev = 0;
     if constexpr (kCounted) prev = gate_.last_cpu();
     __atomic_store_n(&gate_.last_cpu_, self, __ATOMIC_RELAXED);
