@@ -23,6 +23,17 @@ const gmm_boot_info& boot_info_validate(Gpa boot_info_gpa, uint32_t cpu_index) {
     const uint64_t user_end = bi.user_image_gva + bi.user_image_size_bytes;
     GMM_ASSERT(bi.user_entry_gva >= bi.user_image_gva && bi.user_entry_gva < user_end);
     GMM_ASSERT(bi.user_gate_gva >= bi.user_image_gva && bi.user_gate_gva + 2 <= user_end);
+    // Optional payload and results areas: page-aligned, after the image, inside the reserved range.
+    const uint64_t image_end_gpa = bi.user_image_gpa + bi.user_image_size_bytes;
+    GMM_ASSERT((bi.payload_size_bytes == 0) == (bi.payload_gpa == 0));
+    GMM_ASSERT(bi.payload_gpa % kPageSize == 0 && bi.results_gpa % kPageSize == 0);
+    GMM_ASSERT(bi.payload_gpa == 0 || (bi.payload_gpa >= image_end_gpa &&
+                                       bi.payload_size_bytes <= bi.reserved_end_gpa - bi.payload_gpa));
+    GMM_ASSERT((bi.results_size_bytes == 0) == (bi.results_gpa == 0) && bi.results_size_bytes % kPageSize == 0);
+    GMM_ASSERT(bi.results_gpa == 0 || (bi.results_gpa >= image_end_gpa &&
+                                       bi.results_size_bytes <= bi.reserved_end_gpa - bi.results_gpa));
+    GMM_ASSERT(bi.payload_gpa == 0 || bi.results_gpa == 0 ||
+               bi.payload_gpa + ((bi.payload_size_bytes + kPageSize - 1) & ~(kPageSize - 1)) <= bi.results_gpa);
     return bi;
 }
 

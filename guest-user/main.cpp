@@ -2,6 +2,7 @@
 // where ring 0 is emulated, so busy loops belong here, not in the kernel.
 #include "faults.h"
 #include "mm_runner.h"
+#include "storm_runner.h"
 #include "syscall.h"
 #include "user_abi.h"
 
@@ -49,6 +50,7 @@ extern "C" [[noreturn]] void gmm_user_main(uint64_t cpu, uint64_t mode, uint64_t
     case Mode::Spin: spin(arg);
     case Mode::Fault: raise_fault(arg); break;
     case Mode::Mm: mm_main(arg);
+    case Mode::Storm: storm_main(arg);
     }
     sys_exit_thread(2);
 }

@@ -141,6 +141,13 @@ uint64_t bad_args() {
         {GMM_SYS_WAKE, kKernelAddress, 1, 0, 0, EFAULT, EINVAL},                   // kernel address
         {GMM_SYS_THREAD_CREATE, kKernelAddress, m + kPage, 0, 1, EINVAL, EINVAL},  // kernel entry
         {GMM_SYS_THREAD_CREATE, m, m + kPage, 0, 999, EINVAL, EINVAL},             // no such vCPU
+        {GMM_SYS_SEGV_RECOVER, m, m, m + kPage, 0, EINVAL, EINVAL},                // empty range
+        {GMM_SYS_SEGV_RECOVER, 0, m, m + kPage, 0, EINVAL, EINVAL},                // begins at 0
+        {GMM_SYS_SEGV_RECOVER, kKernelAddress, kKernelAddress + 64, m, 0, EINVAL, EINVAL},  // kernel range
+        {GMM_SYS_SEGV_RECOVER, m, m + 64, kKernelAddress, 0, EINVAL, EINVAL},     // kernel landing
+        {GMM_SYS_SEGV_RECOVER, m, m + 64, m + 8, 0, EINVAL, EINVAL},              // landing inside the range
+        {GMM_SYS_SEGV_RECOVER, m, 0x800000001000ull, m - kPage, 0, EINVAL, EINVAL},  // past the user half
+        {GMM_SYS_SEGV_RECOVER, 0, 0, 0, 0, 0, 0},                                  // none registered: clearing is fine
     };
     uint64_t index = 0;
     for (const BadCall& c : table) {

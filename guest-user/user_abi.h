@@ -11,6 +11,7 @@ enum class Mode : uint64_t {
     Spin = 2,       // arg = GVA of this CPU's u64 counter; increment it forever
     Fault = 3,      // arg = exception vector (0, 6, 13, 14); REPORT expected_rip, then fault
     Mm = 4,         // arg = GVA of an MmParams page; the memory-manager workloads (mm_runner.cpp)
+    Storm = 5,      // arg = GVA of an MmParams page; the storm runner (storm_runner.cpp, abi/gmm/abi/storm.h)
 };
 
 // Memory-manager workloads and tests (bootargs workload names in the kernel).

@@ -150,6 +150,21 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
                                "--mem may be too small")};
     L.user_image_size_bytes = page_up(user_loaded->size_bytes);
     L.reserved_end = Gpa(page_up(L.user_image.value() + L.user_image_size_bytes));
+    // Optional payload (read-only for the guest) and results area (zero), after the user image.
+    if (!config.payload.empty()) {
+        L.payload = L.reserved_end;
+        L.payload_size_bytes = config.payload.size();
+        if (L.payload.value() + page_up(L.payload_size_bytes) > m->memory_.slots().front().size_bytes)
+            return Err{input_error("--mem " + std::to_string(config.ram_bytes >> 20) + " MiB is too small for a " +
+                                   std::to_string(L.payload_size_bytes) + "-byte payload")};
+        if (Status st = m->memory_.write(L.payload, config.payload); !st) return Err{st.error()};
+        L.reserved_end = Gpa(L.payload.value() + page_up(L.payload_size_bytes));
+    }
+    if (config.results_size_bytes) {
+        L.results = L.reserved_end;
+        L.results_size_bytes = page_up(config.results_size_bytes);
+        L.reserved_end = Gpa(L.results.value() + L.results_size_bytes);  // fresh memfd RAM: already zero
+    }
     if (L.reserved_end.value() + (1ull << 20) > m->memory_.slots().front().size_bytes)
         return Err{input_error("--mem " + std::to_string(config.ram_bytes >> 20) + " MiB is too small: boot "
                                "structures alone need " + std::to_string((L.reserved_end.value() >> 20) + 2) + " MiB")};
@@ -192,6 +207,10 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     info.user_image_size_bytes = L.user_image_size_bytes;
     info.user_entry_gva = user->entry;
     info.user_gate_gva = *gate;
+    info.payload_gpa = L.payload.value();
+    info.payload_size_bytes = L.payload_size_bytes;
+    info.results_gpa = L.results.value();
+    info.results_size_bytes = L.results_size_bytes;
 
     // Device tree.
     FdtConfig fdt_config;

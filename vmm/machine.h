@@ -25,6 +25,11 @@ struct MachineConfig {
     std::string kernel_path;
     std::string user_image_path;
     std::string bootargs;  // "workload=boot key=value ..."
+    // Optional workload areas after the user image (gmm_boot_info.payload_*, results_*): the
+    // payload is copied in read-only for the guest (e.g. storm programs); the results area is
+    // zeroed guest RAM the guest fills in (rounded up to 4 KiB). Empty / 0: absent.
+    std::vector<uint8_t> payload;
+    uint64_t results_size_bytes = 0;
     // Receives every console line and guest PRINT as it happens (may be empty).
     std::function<void(const std::string&)> console_line;
 };
@@ -76,6 +81,8 @@ struct BootLayoutInfo {
     Gpa kernel_start, kernel_end, fdt, user_image, reserved_end, pml4;
     uint64_t fdt_size_bytes = 0;
     uint64_t user_image_size_bytes = 0;
+    Gpa payload, results;  // zero when absent
+    uint64_t payload_size_bytes = 0, results_size_bytes = 0;
     std::vector<uint8_t> fdt_blob;
 };
 

@@ -10,7 +10,15 @@ namespace gmm::kernel {
 // RESULT segv_reason values.
 enum class SegvCode : uint64_t { NotMapped = 1, AccessDenied = 2, OutOfRange = 3, OutOfMemory = 4 };
 
-// Returns when the fault was resolved; otherwise reports SEGV and ends the thread.
+// Returns when the fault was resolved (or a registered SEGV recovery redirected
+// the thread); otherwise reports SEGV and ends the thread.
 void mm_user_page_fault(x86::TrapFrame& f);
+
+// GMM_SYS_SEGV_RECOVER (abi/gmm/abi/syscall.h): validated here.
+int64_t mm_sys_segv_recover(uint64_t begin, uint64_t end, uint64_t landing);
+// A new user thread starts on `cpu` without a recovery.
+void mm_segv_recovery_reset(uint32_t cpu);
+// SEGVs redirected to a landing on `cpu` so far.
+uint64_t mm_segv_recovered(uint32_t cpu);
 
 }  // namespace gmm::kernel

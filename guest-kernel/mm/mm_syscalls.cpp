@@ -2,6 +2,7 @@
 
 #include "gmm/abi/syscall.h"
 #include "gmm/abi/ucall.h"
+#include "mm/fault.h"
 #include "mm/safepoint.h"
 #include "mm/threads.h"
 #include "mm/user_space.h"
@@ -96,6 +97,7 @@ bool mm_syscall(const SyscallArgs& a, int64_t& result) {
     case GMM_SYS_EXIT: sys_exit_run(a.a[0]);
     case GMM_SYS_MARK: result = sys_mark(a.a[0], a.a[1]); break;
     case GMM_SYS_FRAME_OF: result = sys_frame_of(a.a[0]); break;
+    case GMM_SYS_SEGV_RECOVER: result = mm_sys_segv_recover(a.a[0], a.a[1], a.a[2]); break;
     default: return false;
     }
     return true;

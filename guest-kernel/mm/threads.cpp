@@ -5,6 +5,7 @@
 #include "kernel.h"
 #include "lock_classes.h"
 #include "mm/guest_platform.h"
+#include "mm/fault.h"
 #include "mm/tlb.h"
 #include "mm/user_space.h"
 #include "percpu.h"
@@ -85,6 +86,7 @@ void mm_threads_run(uint32_t cpu, uint64_t mode, uint64_t arg) {
     PerCpu& me = this_cpu();
     me.gate_calls = 0;
     me.on_user_exit = on_thread_exit;
+    mm_segv_recovery_reset(cpu);  // a new thread starts without SEGV recovery
     if (cpu == 0 && mode != 0) {
         s.state = SlotState::Running;
         x86::enter_user(mm_space_cr3(), Gva(g_kernel.boot_info->user_entry_gva), mm_stack_top(0), 0, mode, arg);

@@ -88,6 +88,34 @@ void* mm_space_build(const BootArgs& args, uint32_t threads) {
     return params;
 }
 
+namespace {
+// Reserved RAM as backing objects: page i of object k is frame base + i.
+struct ReservedObject {
+    mm::BackingObject object;  // first member: the core hands this pointer back
+    uint64_t base_gpa;
+};
+ReservedObject g_reserved[kMaxReservedMappings];
+uint32_t g_reserved_count;
+
+bool reserved_lookup(mm::BackingObject* obj, uint64_t page_index, uint64_t* phys) {
+    *phys = reinterpret_cast<ReservedObject*>(obj)->base_gpa + page_index * kPageSize;
+    return true;
+}
+constexpr mm::BackingOps kReservedOps = {reserved_lookup, image_ref, image_ref};
+}  // namespace
+
+void mm_map_reserved(Gva va, Gpa gpa, uint64_t bytes, bool writable) {
+    GMM_ASSERT(g_as != nullptr && g_reserved_count < kMaxReservedMappings);
+    GMM_ASSERT(bytes != 0 && bytes % kPageSize == 0 && gpa.value() % kPageSize == 0);
+    GMM_ASSERT(gpa.value() + bytes <= g_kernel.boot_info->reserved_end_gpa);  // never the allocator's frames
+    ReservedObject& r = g_reserved[g_reserved_count++];
+    r.object.ops = &kReservedOps;
+    r.object.size_pages = bytes / kPageSize;
+    r.base_gpa = gpa.value();
+    const mm::Prot prot = writable ? mm::Prot::Read | mm::Prot::Write : mm::Prot::Read;
+    map_fixed(va.value(), bytes, prot, mm::MapFlags::Shared, &r.object);
+}
+
 void mm_roots_set_inject(uint64_t which) { g_roots.inject = which; }
 
 bool mm_space_ready() { return g_as != nullptr; }

@@ -24,6 +24,12 @@ constexpr uint64_t kMmStackStrideBytes = kMmStackBytes + kPageSize;  // + guard
 // image, the parameter page (faulted in, returned for the caller to fill) and
 // `threads` stacks. Asserts on failure.
 void* mm_space_build(const BootArgs& args, uint32_t threads);
+// Maps `bytes` (page-aligned) of reserved guest RAM at `gpa` into the user
+// space at `va` as a shared mapping of a backing object whose pages are those
+// frames (no copy), read-only or read-write. At most kMaxReservedMappings;
+// asserts on failure. CPU 0 before release (storms: the blob and results area).
+constexpr uint32_t kMaxReservedMappings = 4;
+void mm_map_reserved(Gva va, Gpa gpa, uint64_t bytes, bool writable);
 // Records the planted test bug (inject=) in the published roots.
 void mm_roots_set_inject(uint64_t which);
 bool mm_space_ready();

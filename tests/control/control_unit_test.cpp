@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "control_client.h"
+#include "gmm/abi/boot.h"
 #include "control_server.h"
 #include "control_test_util.h"
 
@@ -179,7 +180,7 @@ TEST_CASE("the server serves info, pause, resume, stop over a 0600 socket", "[co
     CHECK(*j.find("mem_bytes")->as_u64 == FakeVm::kRamBytes);
     CHECK(j.find("workload")->string == "spin");
     CHECK(j.find("state")->string == "running");
-    CHECK(*j.find("abi_version")->as_u64 == 1);
+    CHECK(*j.find("abi_version")->as_u64 == GMM_ABI_VERSION);
     CHECK(j.find("slots")->items.size() == 1);
     CHECK(*j.find("layout")->find("kernel_pml4_gpa")->as_u64 == 0x10000);
     CHECK(*j.find("published")->items[0].find("spin_counter_gpa")->as_u64 == FakeVm::kCounterGpa);

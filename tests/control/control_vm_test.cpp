@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "control_client.h"
+#include "gmm/abi/boot.h"
 #include "control_test_util.h"
 #include "kvm_gate.h"
 
@@ -82,7 +83,7 @@ TEST_CASE("gmm run serves list, info, pause, resume, memfd and stop on its contr
     CHECK(u64_of(info, "vcpus") == 2);
     CHECK(u64_of(info, "mem_bytes") == (64ull << 20));
     CHECK(info.find("workload")->string == "spin");
-    CHECK(u64_of(info, "abi_version") == 1);
+    CHECK(u64_of(info, "abi_version") == GMM_ABI_VERSION);
     REQUIRE(info.find("slots")->items.size() == 1);
     CHECK(u64_of(info.find("slots")->items[0], "gpa") == 0);
     CHECK(u64_of(info.find("slots")->items[0], "size_bytes") == (64ull << 20));

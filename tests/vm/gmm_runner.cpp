@@ -31,8 +31,13 @@ std::string temp_path(const char* what) {
 }  // namespace
 
 GmmRun run_gmm(const std::vector<std::string>& args, std::chrono::seconds hard_limit) {
+    return run_gmm_command("run", args, hard_limit);
+}
+
+GmmRun run_gmm_command(const std::string& subcommand, const std::vector<std::string>& args,
+                       std::chrono::seconds hard_limit) {
     const std::string out_path = temp_path("stdout"), err_path = temp_path("stderr"), json_path = temp_path("json");
-    std::vector<std::string> argv_s = {GMM_TEST_GMM_BINARY, "run"};
+    std::vector<std::string> argv_s = {GMM_TEST_GMM_BINARY, subcommand};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     argv_s.push_back("--json");
     argv_s.push_back(json_path);

@@ -24,6 +24,9 @@ struct GmmRun {
 // `args` follow "gmm run"; the runner adds --json. The process is killed (and
 // killed_at_limit set) after `hard_limit`.
 GmmRun run_gmm(const std::vector<std::string>& args, std::chrono::seconds hard_limit);
+// The same for another subcommand that takes --json FILE (e.g. "storm").
+GmmRun run_gmm_command(const std::string& subcommand, const std::vector<std::string>& args,
+                       std::chrono::seconds hard_limit);
 
 // Convenience: results of one vCPU, e.g. result_u64(run, 0, "gate_calls").
 uint64_t result_u64(const GmmRun& run, size_t vcpu, const std::string& key);

@@ -10,6 +10,7 @@ constexpr int kExitUsage = 2;        // usage error or bad input
 constexpr int kExitNoKvm = 4;        // no usable /dev/kvm
 constexpr int kExitGuestFailed = 10; // guest assertion, exception or DONE(status != 0)
 constexpr int kExitViolation = 12;   // invariant checker found violations
+constexpr int kExitStormStuck = 13;  // gmm storm: no thread made progress (stall watchdog)
 constexpr int kExitTimeout = 124;    // --timeout expired
 
 int cmd_run(int argc, char** argv);
@@ -23,5 +24,6 @@ int cmd_stop(int argc, char** argv);
 int cmd_check(int argc, char** argv);  // cmd_check.cpp: the invariant checker
 // Lock statistics and KVM stats of a running VM (cmd_stat.cpp, issue 7).
 int cmd_stat(int argc, char** argv);
+int cmd_storm(int argc, char** argv);  // cmd_storm.cpp: scripted fault storms (issue 8)
 
 }  // namespace gmm::cli

@@ -77,6 +77,11 @@ void print_ops(const RunOptions& o, const vmm::RunReport& r) {
 }
 
 void print_effective_command_line(const RunOptions& o) {
+    if (!o.effective_command_line.empty()) {
+        std::printf("%s\n", o.effective_command_line.c_str());
+        std::fflush(stdout);
+        return;
+    }
     std::string line = "gmm run --name " + o.name + " --vcpus " + std::to_string(o.vcpus) + " --mem " +
                        std::to_string(o.mem_bytes >> 20) + "M --workload " + o.workload;
     for (const auto& [k, v] : o.params) line += " --param " + k + "=" + v;
@@ -260,6 +265,7 @@ std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int cod
         if (a.has_values) { j.key("lhs"); j.u64(a.lhs); j.key("rhs"); j.u64(a.rhs); }
         j.end_object();
     }
+    if (o.hooks) o.hooks->write_json(j);
     j.key("kvm"); j.begin_array();
     for (size_t i = 0; i < r.vcpus.size(); ++i) {
         j.begin_object();
@@ -284,6 +290,8 @@ int run_and_report(const RunOptions& o) {
     cfg.kernel_path = o.kernel_path;
     cfg.user_image_path = o.user_image_path;
     cfg.bootargs = o.bootargs;
+    cfg.payload = o.payload;
+    cfg.results_size_bytes = o.results_size_bytes;
     if (!o.quiet)
         cfg.console_line = [](const std::string& line) {
             std::printf("guest| %s\n", line.c_str());
@@ -323,12 +331,17 @@ int run_and_report(const RunOptions& o) {
         checker.emplace(**machine, *o.check, o.check_interval_ms, !o.quiet);
         checker->start();
     }
+    if (o.hooks) o.hooks->started(**machine);
     const vmm::RunReport report = (*machine)->run(o.timeout_ms);
     (*control)->stop();  // removes the socket before the report is printed
     int code = exit_code_for(report);
     if (checker) {
         checker->finish(report);
         if (code == kExitOk && checker->summary().violation_count()) code = kExitViolation;
+    }
+    if (o.hooks) {
+        o.hooks->finished(**machine, report);
+        code = o.hooks->exit_code(code);
     }
     const FinalLockstat lockstat = final_lockstat(**machine, report);
     if (!o.quiet) {
@@ -338,6 +351,7 @@ int run_and_report(const RunOptions& o) {
     print_ops(o, report);
     print_summary(report, code);
     if (checker) checker->summary().print(stdout);
+    if (o.hooks) o.hooks->print(stdout);
     if (!o.json_path.empty()) {
         const std::string json = report_to_json(o, report, code, lockstat, checker ? &checker->summary() : nullptr);
         if (o.json_path == "-") {

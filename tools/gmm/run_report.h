@@ -3,14 +3,28 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "checker.h"
+#include "json_writer.h"
 #include "machine.h"
 
 namespace gmm::cli {
+
+// Extension points for subcommands that reuse run_and_report (gmm storm).
+class RunHooks {
+public:
+    virtual ~RunHooks() = default;
+    virtual void started(vmm::Machine&) {}                                 // before run(), vCPUs not yet running
+    virtual void finished(vmm::Machine&, const vmm::RunReport&) {}         // after run(); the machine still exists
+    virtual int exit_code(int code) { return code; }                       // may replace the run's exit code
+    virtual void print(FILE*) {}                                           // after the summary
+    virtual void write_json(vmm::JsonWriter&) {}                           // extra members of the JSON report
+};
 
 struct RunOptions {
     uint32_t vcpus = 2;
@@ -23,6 +37,12 @@ struct RunOptions {
     bool quiet = false;
     std::optional<check::CheckMode> check;  // --check[=MODE]
     uint64_t check_interval_ms = 100;
+    // gmm storm: the compiled programs and the results area (MachineConfig), its hooks, and
+    // the command line printed instead of the gmm run one.
+    std::vector<uint8_t> payload;
+    uint64_t results_size_bytes = 0;
+    RunHooks* hooks = nullptr;
+    std::string effective_command_line;
 };
 class CheckSummary;
 

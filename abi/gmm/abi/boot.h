@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#define GMM_ABI_VERSION 1u
+#define GMM_ABI_VERSION 2u /* 2: payload_* and results_* (storms, issue 8) */
 
 /* "GMMBOOT\0" little-endian. */
 #define GMM_BOOT_MAGIC 0x00544f4f424d4d47ull
@@ -61,6 +61,13 @@ struct gmm_boot_info {
     uint64_t user_image_size_bytes; /* page-aligned, bss included (zero) */
     uint64_t user_entry_gva;
     uint64_t user_gate_gva;    /* address of the ud2 gate instruction */
+    /* Optional workload input and output areas, after the user image, page-aligned, inside
+     * [user image end, reserved_end): a read-only payload (the storm programs, abi/gmm/abi/storm.h)
+     * and a zeroed results area the guest fills in and the host reads. Size 0 (and GPA 0): absent. */
+    uint64_t payload_gpa;
+    uint64_t payload_size_bytes;  /* the payload's bytes; the area is rounded up to 4 KiB (zero fill) */
+    uint64_t results_gpa;
+    uint64_t results_size_bytes;  /* multiple of 4 KiB */
     struct gmm_boot_cpu cpus[GMM_MAX_VCPUS];
 };
 
@@ -68,10 +75,10 @@ struct gmm_boot_info {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct gmm_boot_cpu) == 32, "gmm_boot_cpu ABI size");
-static_assert(sizeof(struct gmm_boot_info) == 128 + 32 * GMM_MAX_VCPUS, "gmm_boot_info ABI size");
+static_assert(sizeof(struct gmm_boot_info) == 160 + 32 * GMM_MAX_VCPUS, "gmm_boot_info ABI size");
 #else
 _Static_assert(sizeof(struct gmm_boot_cpu) == 32, "gmm_boot_cpu ABI size");
-_Static_assert(sizeof(struct gmm_boot_info) == 128 + 32 * GMM_MAX_VCPUS, "gmm_boot_info ABI size");
+_Static_assert(sizeof(struct gmm_boot_info) == 160 + 32 * GMM_MAX_VCPUS, "gmm_boot_info ABI size");
 #endif
 
 #endif

@@ -33,7 +33,15 @@ enum gmm_syscall_nr {
     /* Measurement and test support. */
     GMM_SYS_MARK = 12,        /* (window GMM_MARK_*, 0 begin / 1 end) -> 0; host counts insn_emulation */
     GMM_SYS_FRAME_OF = 13,    /* (user addr) -> GPA of the frame mapped there, or -EFAULT */
-    GMM_SYS_COUNT = 14,
+    /* Surviving expected SEGVs (storms, issue 8). (begin, end, landing) -> 0 or -EINVAL: from now on a
+     * user #PF that the memory manager answers with SEGV while RIP is in [begin, end) resumes the
+     * calling thread at `landing` instead of ending it, with RDI = the fault address, RSI = the reason
+     * (GMM_SEGV_*) | access << 8 (0 read, 1 write, 2 exec) and every other register as at the fault
+     * (so a leaf function's landing can simply `ret`). Per thread; a new thread starts with none;
+     * (0, 0, 0) removes it. Requires page <= begin < end <= GMM_USER_TOP_GVA, landing a user
+     * address outside [begin, end). */
+    GMM_SYS_SEGV_RECOVER = 14,
+    GMM_SYS_COUNT = 15,
 };
 
 /* Protection bits (Linux values). */
@@ -46,6 +54,12 @@ enum gmm_syscall_nr {
 #define GMM_MAP_PRIVATE   0x02u
 #define GMM_MAP_FIXED     0x10u
 #define GMM_MAP_ANONYMOUS 0x20u
+
+/* SEGV reasons (RSI of a recovered fault, RESULT segv_reason). */
+#define GMM_SEGV_NOT_MAPPED 1u
+#define GMM_SEGV_ACCESS_DENIED 2u
+#define GMM_SEGV_OUT_OF_RANGE 3u
+#define GMM_SEGV_OUT_OF_MEMORY 4u
 
 #define GMM_ENOSYS 38
 #define GMM_EINVAL 22
