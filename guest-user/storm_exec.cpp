@@ -75,7 +75,15 @@ struct Exec {
         return judge(a >= 0 && uint64_t(a) != at ? -int64_t(GMM_EFAULT) : a);
     }
 
-    bool unmap() { return judge(sys_munmap(storm_region_base(op.target) + op.offset_bytes, op.length_bytes)); }
+    bool unmap() {
+        const uint64_t base = storm_region_base(op.target);
+        const int64_t r = sys_munmap(base + op.offset_bytes, op.length_bytes);
+        // A kernel-placed region unmapped whole has no address any more: later ops
+        // must not reach whatever the kernel puts there next (e.g. a thread's stack).
+        if (r == 0 && hint() && op.offset_bytes == 0 && op.length_bytes == g_storm.view.regions[op.target].size_bytes)
+            storm_set_region_base(op.target, 0);
+        return judge(r);
+    }
 
     bool protect() {
         return judge(sys_mprotect(storm_region_base(op.target) + op.offset_bytes, op.length_bytes, op.arg));

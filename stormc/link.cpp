@@ -285,6 +285,29 @@ struct Linker {
                     at(line) + "the storm cannot finish: the threads meet the barriers in different orders: " + waits);
     }
 
+    // MAP_FIXED into a range the storm unmapped replaces whatever the kernel put
+    // there meanwhile (POSIX): say so when a storm also makes the kernel place things.
+    void note_hole_reuse() {
+        bool fixed_unmap = false, fixed_map = false, kernel_places = false, hint_hole = false;
+        for (const ThreadDecl& d : s.threads)
+            for_each_node(d.ops, [&](uint32_t n) {
+                const gmm_storm_op& op = s.nodes[n].op;
+                const bool region_op = op.kind == GMM_STORM_OP_MAP || op.kind == GMM_STORM_OP_UNMAP;
+                const RegionDecl* r = region_op ? &s.regions[op.target] : nullptr;
+                if (r && !r->hint) (op.kind == GMM_STORM_OP_MAP ? fixed_map : fixed_unmap) = true;
+                if ((r && r->hint && op.kind == GMM_STORM_OP_MAP) || op.kind == GMM_STORM_OP_SPAWN) kernel_places = true;
+                if (r && r->hint && op.kind == GMM_STORM_OP_UNMAP && (op.offset_bytes || op.length_bytes != r->size_bytes))
+                    hint_hole = true;
+            });
+        if (fixed_unmap && fixed_map && kernel_places)
+            notes.push_back("fixed ranges are unmapped and mapped again while the kernel places other mappings (hint "
+                            "regions or spawned stacks): a hole may be reused in between and the MAP_FIXED then "
+                            "replaces that mapping (POSIX semantics); expectations on it can fail");
+        if (hint_hole && kernel_places)
+            notes.push_back("a partial unmap of a kernel-placed region leaves a hole the kernel may give to another "
+                            "mapping; later ops on the region's range then reach that mapping");
+    }
+
     LinkResult check_regions() {
         std::vector<uint32_t> fixed;
         for (uint32_t r = 0; r < s.regions.size(); ++r)
@@ -350,6 +373,7 @@ Result<Program, CompileError> link_program(BuildState& s) {
     if (LinkResult st = k.check_spawns(); !st) return Err{st.error()};
     if (LinkResult st = k.check_barrier_counts(); !st) return Err{st.error()};
     if (LinkResult st = k.simulate_barriers(); !st) return Err{st.error()};
+    k.note_hole_reuse();
 
     Program p;
     p.script = s.chunk;

@@ -4,21 +4,32 @@
 -- --seed only: the same seed always gives the same programs, so a seed that
 -- makes the checker report a violation reproduces it (modulo timing).
 --
--- What it mixes: shared regions of random size, placement (auto, straddling
--- 2 MiB or 1 GiB, 2 MiB-aligned, kernel-placed) and sharing, on which every
--- thread maps, unmaps, protects and touches random sub-ranges (results race:
--- expect = "any"); a private region per thread whose state the generator
--- tracks, so its operations carry exact expectations (a write to a read-only
--- page must SEGV, protect over an unmapped region must fail with ENOMEM, ...);
--- phases separated by a barrier; with 3+ vCPUs, a worker thread spawned and
--- joined by thread 0 on the last vCPU.
+-- What it mixes: shared regions of random size, placement and sharing, on
+-- which every thread maps, unmaps, protects and touches random sub-ranges
+-- (results race: expect = "any"); a private region per thread whose state
+-- the generator tracks, so its operations carry exact expectations (a write to
+-- a read-only page must SEGV, protect over an unmapped region must fail with
+-- ENOMEM, ...); phases separated by a barrier.
+--
+-- Each seed picks one of two modes, because a MAP_FIXED into a range that was
+-- unmapped replaces whatever the kernel placed there in between (POSIX
+-- semantics; with --mm extents,freecache=percpu hint maps do land in such
+-- holes):
+--   "fixed": every region has a fixed address; ranges are unmapped and mapped
+--            again (munmap/mmap churn, holes).
+--   "hint":  some shared regions are placed by the kernel, and with 3+ vCPUs
+--            thread 0 spawns and joins a worker (stack mmap/munmap) on the last
+--            vCPU; fixed ranges are then never unmapped, only re-mapped over
+--            (MAP_FIXED over one's own mapping) and protected.
 -- Params: phases (default random 2..4), ops (per thread and phase, default random 6..16).
 storm{name = "random"}
 
 local phases = param("phases", math.random(2, 4))
 local ops_per_phase = param("ops", math.random(6, 16))
 
-local placements = { {}, {straddle = "2M"}, {straddle = "1G"}, {align = "2M"}, {place = "hint"} }
+local mode = math.random(2) == 1 and "fixed" or "hint"
+local placements = { {}, {straddle = "2M"}, {straddle = "1G"}, {align = "2M"} }
+if mode == "hint" then placements[#placements + 1] = {place = "hint"} end
 local shared = {}
 for i = 1, math.random(2, 4) do
   local t = {name = "s" .. i, size = math.random(2, 512) * PAGE,
@@ -33,11 +44,14 @@ local function shared_op(r)
   local pages = r.size // PAGE
   local first = math.random(0, pages - 1)
   local sub = {offset = first * PAGE, length = math.random(1, pages - first) * PAGE, expect = "any"}
+  local hint = r.gva == 0
   local k = math.random(1, 10)
   if k == 1 then
-    if r.gva == 0 then return map(r, {expect = "any"}) end   -- kernel-placed: whole region
+    if hint then return map(r, {expect = "any"}) end   -- kernel-placed: whole region
     return map(r, sub)
-  elseif k == 2 then
+  elseif k == 2 and hint then
+    return unmap(r, {expect = "any"})   -- whole: a hole inside a kernel-placed region could be handed to a stack
+  elseif k == 2 and mode == "fixed" then
     return unmap(r, sub)
   elseif k <= 4 then
     return protect(r, pick({"r", "rw", "none"}), sub)
@@ -52,8 +66,10 @@ end
 local function private_ops(own, state, n, out)
   for _ = 1, n do
     local k = math.random(1, 6)
-    if k == 1 then
+    if k == 1 and mode == "fixed" then
       out[#out + 1] = unmap(own); state = "unmapped"
+    elseif k == 1 then
+      out[#out + 1] = map(own, {prot = "r"}); state = "r"   -- MAP_FIXED over its own mapping
     elseif k == 2 then
       out[#out + 1] = map(own); state = "rw"
     elseif k == 3 then
@@ -72,7 +88,7 @@ local function private_ops(own, state, n, out)
   return state
 end
 
-local spawner_extra = VCPUS >= 3
+local spawner_extra = VCPUS >= 3 and mode == "hint"
 local pinned = spawner_extra and VCPUS - 1 or VCPUS
 if spawner_extra then
   local w = {}

@@ -365,3 +365,16 @@ TEST_CASE("storm validator: compiled blobs pass, each corruption is caught", "[s
     gmm::user::StormView v;
     CHECK(gmm::user::storm_validate(p.blob.data(), 10, 2, v).code == GMM_STORM_INVALID_SIZE);
 }
+
+TEST_CASE("stormc: a storm that may MAP_FIXED over a reused hole gets a note", "[stormc]") {
+    const Program risky = compile_ok(R"lua(
+local f = region{size = 4 * PAGE}
+local h = region{size = 4 * PAGE, place = "hint", mapped = false}
+thread{vcpu = 0, unmap(f), map(f)}
+thread{vcpu = 1, map(h), unmap(h, {offset = PAGE, length = PAGE})}
+)lua");
+    REQUIRE(risky.notes.size() == 2);
+    CHECK(risky.notes[0].find("MAP_FIXED then replaces that mapping") != std::string::npos);
+    CHECK(risky.notes[1].find("partial unmap of a kernel-placed region") != std::string::npos);
+    CHECK(compile_ok("local f = region{size = PAGE}\nthread{vcpu = 0, unmap(f), map(f)}\n").notes.empty());
+}
