@@ -154,6 +154,10 @@ struct Decoder {
         }
     }
 
+    // Every extent on any table's list so far: a list shared by many tables
+    // would otherwise be decoded once per table (up to kMaxNodes records).
+    std::unordered_set<uint64_t> extent_nodes{};
+
     void extents_of(const gmm_ptdesc& d, int table) {
         if (s.roots.policy != GMM_MM_POLICY_EXTENTS) {
             if (d.extents) bad("I2", "extent list in a global-policy table", d.base, d.table_phys, d.level);
@@ -163,6 +167,10 @@ struct Decoder {
         for (uint64_t at = d.extents; at;) {
             if (!seen.insert(at).second) {
                 bad("I2", "extent list of table " + hex(d.base) + " has a cycle", d.base, 0, d.level);
+                return;
+            }
+            if (!extent_nodes.insert(at).second) {
+                bad("I2", "extent " + hex(at) + " is also on another table's list", d.base, 0, d.level);
                 return;
             }
             if (s.mappings.size() >= kMaxNodes) {
@@ -285,10 +293,7 @@ struct Decoder {
         if (auto n = view.virt<uint32_t>(s.roots.busy_count_gva)) s.busy_count = *n;
         ticket("slab (extents, free ranges)", s.roots.slab_lock_gva[0]);
         ticket("slab (descriptors, VMAs)", s.roots.slab_lock_gva[1]);
-        if (s.roots.frame_pool_lock_gva) {
-            if (auto w = view.virt<uint32_t>(s.roots.frame_pool_lock_gva))
-                s.locks.push_back({"frame pool", *w != 0, 0xff});
-        }
+        if (s.roots.frame_pool_lock_gva) ticket("frame pool", s.roots.frame_pool_lock_gva);
     }
 
     void frames() {
@@ -297,9 +302,14 @@ struct Decoder {
             r.skipped.push_back("frames: the guest published no frame metadata");
             return;
         }
-        if (n > (1ull << 28) || !view.contains_phys(s.roots.frames_meta_gpa, n * sizeof(gmm_frame_meta))) {
+        // One record per page of RAM (frames.h): a larger count would make the frames pass
+        // copy and scan up to all of RAM as records.
+        uint64_t ram_end = 0;
+        for (const RamRegion& g : view.regions()) ram_end = std::max(ram_end, g.gpa + g.size_bytes);
+        if (n > (1ull << 28) || n > ram_end / kPageBytes ||
+            !view.contains_phys(s.roots.frames_meta_gpa, n * sizeof(gmm_frame_meta))) {
             bad("I4", "frame metadata array (" + std::to_string(n) + " records at " + hex(s.roots.frames_meta_gpa) +
-                          ") does not fit in guest RAM");
+                          ") does not fit in guest RAM or has more records than RAM has pages");
             return;
         }
         s.frames.resize(n);
@@ -355,7 +365,7 @@ Result<bool, std::string> decode(const CheckInput& in, Snapshot& s, CheckResult&
         v.detail = "safepoint block at GPA " + hex(ro.safepoint_gpa) + " is outside guest RAM";
         add_violation(r, std::move(v));
     }
-    Decoder d{in, view, s, r};
+    Decoder d{in, view, s, r, {}};
     d.locks();
     d.tables();
     d.vmas();

@@ -2,6 +2,7 @@
 
 #include "assert.h"
 #include "kernel.h"
+#include "lock_classes.h"
 #include "mm/guest_platform.h"
 #include "percpu.h"
 
@@ -33,21 +34,10 @@ uint64_t* g_pool;
 uint64_t g_pool_count;
 uint64_t g_pool_capacity;
 // The pool's lock: held for a few instructions; waiters sleep in HLT (wait_on).
-// (guestmm's TicketLock has a runtime constructor; the kernel has no static constructors.)
-uint32_t g_pool_lock;
+constinit mm::TicketLock g_pool_lock{lock_class(KernelLockClass::FramePool)};
 
-struct PoolGuard {
-    PoolGuard() {
-        uint32_t zero = 0;
-        while (!__atomic_compare_exchange_n(&g_pool_lock, &zero, 1u, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-            guest_platform().wait_on(&g_pool_lock, 1);
-            zero = 0;
-        }
-    }
-    ~PoolGuard() {
-        __atomic_store_n(&g_pool_lock, 0u, __ATOMIC_RELEASE);
-        guest_platform().wake_all(&g_pool_lock);
-    }
+struct PoolGuard : mm::LockGuard<mm::TicketLock> {
+    PoolGuard() : mm::LockGuard<mm::TicketLock>(g_pool_lock, guest_platform()) {}
 };
 
 void set_meta(uint64_t gpa, uint8_t state, uint16_t refcount) {
@@ -113,7 +103,7 @@ bool frame_try_alloc_zeroed(Gpa& out) {
         gpa = c.clean[--c.clean_count];
         ++c.recycled_allocs;
     } else if (__atomic_load_n(&g_next_gpa, __ATOMIC_RELAXED) < g_end_gpa &&
-               (gpa = __atomic_fetch_add(&g_next_gpa, kPageSize, __ATOMIC_RELAXED)) + kPageSize <= g_end_gpa) {
+               (gpa = mm::rmw_fetch_add(&g_next_gpa, kPageSize, __ATOMIC_RELAXED)) + kPageSize <= g_end_gpa) {
         // fresh frame
     } else {
         gpa = 0;

@@ -1,6 +1,6 @@
 // Boot sequence, per CPU:
 //   all:   per-CPU base (GS/FS), IDT, x2APIC           ~20 instructions
-//   CPU 0: kvm_mode probe, boot info + FDT + bootargs, workload prepare, banner
+//   CPU 0: kvm_mode probe, boot info + FDT + bootargs, lockstat, workload prepare, banner
 //   all:   CPU_ONLINE ucall
 //   CPU 0: releases the others (one broadcast IPI); APs wait for it in HLT
 //   all:   the workload's per-CPU part, then idle in HLT.
@@ -12,6 +12,7 @@
 #include "fdt_info.h"
 #include "frame_alloc.h"
 #include "kernel.h"
+#include "lockstat.h"
 #include "percpu.h"
 #include "sync.h"
 #include "ucall.h"
@@ -60,6 +61,7 @@ void setup_machine(Gpa fdt_gpa, Gpa boot_info_gpa) {
     static BootArgs args;  // views into the FDT; static keeps the stack small
     bootargs_parse(fdt.bootargs, fdt.bootargs_len, args);
     const Workload& workload = workload_select(args);
+    lockstat_init(args);  // before the workload takes any lock
     workload.prepare(args);
     g_kernel.workload = &workload;
     print_banner(fdt, args);
@@ -88,6 +90,7 @@ extern "C" [[noreturn]] void gmm_kernel_main(uint64_t fdt_gpa, uint64_t cpu_inde
         // sees `released` here, since it checks after enabling its APIC.
         x86::apic::send_ipi(0, x86::Vector::Wakeup);  // CPU 0 may wait for online_count
         wait_until([] { return load_acquire(g_kernel.released); });
+        lockstat_cpu_start();  // CPU 0 started in lockstat_init
     }
     g_kernel.workload->run(cpu);
     idle_forever();

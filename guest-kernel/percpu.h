@@ -7,6 +7,9 @@
 
 #include "gmm/abi/boot.h"
 #include "gmm/abi/ucall.h"
+#include "guestmm/atomic_rmw.h"
+#include "guestmm/lock_stats.h"
+#include "lockstat_slot.h"
 
 namespace gmm::kernel {
 
@@ -14,6 +17,12 @@ using UserExitFn = void (*)(uint64_t status);
 
 struct alignas(64) PerCpu {
     PerCpu* self;  // must stay at offset 0 (read as %gs:0)
+    // Atomic read-modify-writes this CPU executed (guestmm/atomic_rmw.h bumps
+    // it as %gs:8 with one instruction; lockstat takes the fault-path share).
+    uint64_t atomic_rmw_count;
+    // Where guestmm's locks count lock statistics (%gs:16): &lockstat.locks,
+    // or null when not counting; set by lockstat_init.
+    mm::LockStatCpu* lock_stats;
     uint32_t cpu_index;
     uint32_t apic_id;
     // Written only by this CPU's interrupt handlers, read with IF=0.
@@ -25,7 +34,14 @@ struct alignas(64) PerCpu {
     uint64_t gate_calls;      // gate entries served for the current thread
     UserExitFn on_user_exit;  // continuation when the thread exits
     gmm_ucall ucall;          // this CPU's guest->host call buffer
+    LockstatCpu lockstat;     // this CPU's slot of the lockstat block (lockstat.h)
 };
+
+static_assert(__builtin_offsetof(PerCpu, atomic_rmw_count) == mm::kGuestRmwCountGsOffset,
+              "guestmm counts atomic RMWs at this GS offset");
+static_assert(__builtin_offsetof(PerCpu, cpu_index) == mm::kGuestCpuIndexGsOffset, "guestmm reads the CPU index at this GS offset");
+static_assert(__builtin_offsetof(PerCpu, lock_stats) == mm::kGuestLockStatsGsOffset,
+              "guestmm's locks find their statistics at this GS offset");
 
 extern PerCpu g_percpu[GMM_MAX_VCPUS];
 

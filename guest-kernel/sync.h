@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "guestmm/atomic_rmw.h"
 #include "kernel.h"
 #include "x86_64/apic.h"
 #include "x86_64/cpu.h"
@@ -20,7 +21,7 @@ template <typename T>
 inline void store_release(T& v, T value) {
     __atomic_store_n(&v, value, __ATOMIC_RELEASE);
 }
-inline uint32_t atomic_increment(uint32_t& v) { return __atomic_add_fetch(&v, 1, __ATOMIC_SEQ_CST); }
+inline uint32_t atomic_increment(uint32_t& v) { return mm::rmw_add_fetch(&v, 1, __ATOMIC_SEQ_CST); }
 
 template <typename Pred>
 inline void wait_until(Pred pred) {

@@ -70,7 +70,7 @@ void AddressSpace::destroy() {
 uint64_t AddressSpace::next_generation() {
     // Unique without a shared counter: per-CPU sequence, CPU id in the low bits.
     uint32_t cpu = p_->cpu_id() % kMaxCpus;
-    uint64_t n = __atomic_add_fetch(&generations_.at(cpu), 1, __ATOMIC_RELAXED);
+    uint64_t n = rmw_add_fetch(&generations_.at(cpu), 1, __ATOMIC_RELAXED);
     return n * kMaxCpus + cpu;
 }
 

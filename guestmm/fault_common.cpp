@@ -36,7 +36,7 @@ FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d
     if (pte::permits(v, access)) return kind(FaultKind::Installed);  // raced with another fault
     if (t.object && t.page_index >= t.object->size_pages) return segv(SegvReason::NotMapped);  // SIGBUS
 
-    const uint32_t cpu = p.cpu_id();  // one virtual call per fault, not one per counter
+    const uint32_t cpu = current_cpu(p);  // one virtual call per fault, not one per counter
     uint64_t frame = 0;
     bool owned = false;
     if (v) {  // present with fewer rights, or parked by PROT_NONE: keep the frame

@@ -295,9 +295,9 @@ void FreeSpace::busy_begin(Platform& p, uint64_t s, uint64_t e) {
             }
             seen = __atomic_load_n(&busy_seq_, __ATOMIC_RELAXED);
         }
-        __atomic_fetch_add(&busy_waiters_, 1, __ATOMIC_SEQ_CST);
+        rmw_fetch_add(&busy_waiters_, 1, __ATOMIC_SEQ_CST);
         p.wait_on(&busy_seq_, seen);
-        __atomic_fetch_sub(&busy_waiters_, 1, __ATOMIC_RELAXED);
+        rmw_fetch_sub(&busy_waiters_, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -310,7 +310,7 @@ void FreeSpace::busy_end(Platform& p, uint64_t s, uint64_t e) {
                 break;
             }
         }
-        __atomic_fetch_add(&busy_seq_, 1, __ATOMIC_SEQ_CST);
+        rmw_fetch_add(&busy_seq_, 1, __ATOMIC_SEQ_CST);
     }
     if (__atomic_load_n(&busy_waiters_, __ATOMIC_SEQ_CST) != 0) p.wake_all(&busy_seq_);
 }

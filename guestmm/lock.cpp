@@ -2,7 +2,11 @@
 // Lost wake-ups are excluded Dekker-style: a waiter bumps its waiter count and
 // then re-reads the lock word (both seq_cst); the unlocker updates the word and
 // then reads the waiter count (both seq_cst), so one of them sees the other.
+// Every atomic RMW goes through atomic_rmw.h (counted per CPU in the guest);
+// lock statistics (lock_stats.h) are counted here when the CPU has a LockStatCpu.
 #include "lock.h"
+
+#include "atomic_rmw.h"
 
 namespace gmm::mm {
 
@@ -15,21 +19,9 @@ inline void hook(void (*LockHooks::*fn)(LockClass, LockSide, const void*), LockC
     if (__builtin_expect(h != nullptr, 0) && h->*fn) (h->*fn)(c, s, l);
 }
 inline uint32_t owner_of(uint32_t w) { return w & 0xffffu; }
+inline uint32_t stat_index(LockClass c, LockSide s) { return 2 * uint32_t(c) + uint32_t(s); }
+static_assert(TicketLock::kNoCpu == kLockStatNoCpu);
 }  // namespace
-
-const char* lock_class_name(LockClass c) {
-    switch (c) {
-    case LockClass::PtLock: return "pt_lock";
-    case LockClass::MmLock: return "mm_lock";
-    case LockClass::FreeSpace: return "free_space";
-    case LockClass::FreeCache: return "free_cache";
-    case LockClass::Slab: return "slab";
-    case LockClass::SlabCache: return "slab_cache";
-    case LockClass::DeferredFree: return "deferred_free";
-    case LockClass::Count: break;
-    }
-    return "?";
-}
 
 void set_lock_hooks(const LockHooks* hooks) { __atomic_store_n(&g_hooks, hooks, __ATOMIC_RELEASE); }
 const LockHooks* lock_hooks() { return __atomic_load_n(&g_hooks, __ATOMIC_ACQUIRE); }
@@ -41,9 +33,27 @@ bool TicketLock::is_locked() const {
 
 void TicketLock::lock_raw(Platform& p) {
     // The high half wraps out of the word harmlessly.
-    uint32_t old = __atomic_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
+    uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
     if (owner_of(old) != (old >> 16)) wait_for_ticket(p, old >> 16);
-    __atomic_store_n(&last_cpu_, uint8_t(p.cpu_id()), __ATOMIC_RELAXED);
+    __atomic_store_n(&last_cpu_, uint8_t(current_cpu(p)), __ATOMIC_RELAXED);
+}
+
+// Inlined into each lock path: an out-of-line call with seven arguments cost
+// ~15 emulated instructions per acquisition.
+template <bool kCounted>
+__attribute__((always_inline)) inline TicketLock::TicketWait TicketLock::take_ticket(
+    Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats, WaitEnds ends) {
+    uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
+    if (owner_of(old) == (old >> 16)) return {false, 0};
+    // Contended: undo nothing (tickets are FIFO); just wait for our turn.
+    hook(&LockHooks::contended, cls, side, who);
+    uint64_t wait_start = 0;
+    if constexpr (kCounted)
+        wait_start = lock_stat_contended(*stats, stat_index(cls, side), last_cpu(), uint8_t(current_cpu(p)));
+    wait_for_ticket(p, old >> 16);
+    if constexpr (kCounted)
+        if (ends == WaitEnds::WithTicket) lock_stat_waited(*stats, stat_index(cls, side), wait_start);
+    return {true, wait_start};
 }
 
 // Spins briefly, then sleeps through the platform until `ticket` is served.
@@ -53,10 +63,10 @@ void TicketLock::wait_for_ticket(Platform& p, uint32_t ticket) {
         cpu_relax();
     }
     for (;;) {
-        __atomic_fetch_add(&waiters_, 1, __ATOMIC_SEQ_CST);
+        rmw_fetch_add(&waiters_, 1, __ATOMIC_SEQ_CST);
         uint32_t w = __atomic_load_n(&word_, __ATOMIC_SEQ_CST);
         if (owner_of(w) != ticket) p.wait_on(&word_, w);
-        __atomic_fetch_sub(&waiters_, 1, __ATOMIC_RELAXED);
+        rmw_fetch_sub(&waiters_, 1, __ATOMIC_RELAXED);
         if (owner_of(__atomic_load_n(&word_, __ATOMIC_ACQUIRE)) == ticket) return;
     }
 }
@@ -64,26 +74,35 @@ void TicketLock::wait_for_ticket(Platform& p, uint32_t ticket) {
 void TicketLock::unlock_raw(Platform& p) {
     uint32_t w = __atomic_load_n(&word_, __ATOMIC_RELAXED);
     // Increment the owner half modulo 2^16 without carrying into the ticket half.
-    while (!__atomic_compare_exchange_n(&word_, &w, (w & 0xffff0000u) | ((w + 1) & 0xffffu), true,
-                                        __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+    while (!rmw_compare_exchange(&word_, &w, (w & 0xffff0000u) | ((w + 1) & 0xffffu), true, __ATOMIC_SEQ_CST,
+                                 __ATOMIC_RELAXED)) {
     }
     if (__atomic_load_n(&waiters_, __ATOMIC_SEQ_CST) != 0) p.wake_all(&word_);
 }
 
-void TicketLock::lock_as(Platform& p, LockSide side) {
+// last_cpu_ moves on only after hooks and statistics saw the previous acquirer.
+template <bool kCounted>
+__attribute__((always_inline)) inline void TicketLock::lock_impl(Platform& p, LockSide side, LockStatCpu* stats) {
     hook(&LockHooks::acquire, cls_, side, this);
-    uint32_t old = __atomic_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
-    if (owner_of(old) != (old >> 16)) {
-        // Contended: undo nothing (tickets are FIFO); just wait for our turn.
-        hook(&LockHooks::contended, cls_, side, this);
-        wait_for_ticket(p, old >> 16);
-    }
+    take_ticket<kCounted>(p, cls_, side, this, stats, WaitEnds::WithTicket);
     hook(&LockHooks::acquired, cls_, side, this);
-    __atomic_store_n(&last_cpu_, uint8_t(p.cpu_id()), __ATOMIC_RELAXED);
+    const uint8_t self = uint8_t(current_cpu(p));
+    if constexpr (kCounted) lock_stat_acquired(*stats, stat_index(cls_, side), last_cpu(), self);
+    __atomic_store_n(&last_cpu_, self, __ATOMIC_RELAXED);
 }
+
+void TicketLock::lock_as(Platform& p, LockSide side) { lock_impl<false>(p, side, nullptr); }
+
+void TicketLock::lock_counted(Platform& p, LockStatCpu* stats) { lock_impl<true>(p, LockSide::Exclusive, stats); }
 
 void TicketLock::unlock_as(Platform& p, LockSide side) {
     hook(&LockHooks::release, cls_, side, this);
+    unlock_raw(p);
+}
+
+void TicketLock::unlock_counted(Platform& p, LockStatCpu* stats) {
+    hook(&LockHooks::release, cls_, LockSide::Exclusive, this);
+    lock_stat_release(*stats, stat_index(cls_, LockSide::Exclusive));
     unlock_raw(p);
 }
 
@@ -91,46 +110,85 @@ bool RwLock::is_locked() const {
     return gate_.is_locked() || __atomic_load_n(&readers_, __ATOMIC_ACQUIRE) != 0;
 }
 
-void RwLock::lock_shared(Platform& p) {
+// Readers and writers both pass the gate, so the gate's last_cpu() is the
+// lock's last acquirer of either side (the "previous owner" of bounces).
+template <bool kCounted>
+__attribute__((always_inline)) inline void RwLock::lock_shared_impl(Platform& p, LockStatCpu* stats) {
     hook(&LockHooks::acquire, cls_, LockSide::Shared, this);
-    if (gate_.is_locked()) hook(&LockHooks::contended, cls_, LockSide::Shared, this);
-    gate_.lock_raw(p);
-    __atomic_fetch_add(&readers_, 1, __ATOMIC_SEQ_CST);
+    gate_.take_ticket<kCounted>(p, cls_, LockSide::Shared, this, stats, TicketLock::WaitEnds::WithTicket);
+    const uint8_t self = uint8_t(current_cpu(p));
+    uint8_t prev = 0;
+    if constexpr (kCounted) prev = gate_.last_cpu();
+    __atomic_store_n(&gate_.last_cpu_, self, __ATOMIC_RELAXED);
+    rmw_fetch_add(&readers_, 1, __ATOMIC_SEQ_CST);
     gate_.unlock_raw(p);
     hook(&LockHooks::acquired, cls_, LockSide::Shared, this);
+    if constexpr (kCounted) lock_stat_acquired(*stats, stat_index(cls_, LockSide::Shared), prev, self);
 }
 
-void RwLock::unlock_shared(Platform& p) {
+void RwLock::lock_shared_plain(Platform& p) { lock_shared_impl<false>(p, nullptr); }
+void RwLock::lock_shared_counted(Platform& p, LockStatCpu* stats) { lock_shared_impl<true>(p, stats); }
+
+void RwLock::unlock_shared_plain(Platform& p) {
     hook(&LockHooks::release, cls_, LockSide::Shared, this);
-    if (__atomic_sub_fetch(&readers_, 1, __ATOMIC_SEQ_CST) == 0 &&
+    if (rmw_sub_fetch(&readers_, 1, __ATOMIC_SEQ_CST) == 0 &&
         __atomic_load_n(&writer_waiting_, __ATOMIC_SEQ_CST) != 0)
         p.wake_all(&readers_);
 }
 
-void RwLock::lock(Platform& p) {
-    hook(&LockHooks::acquire, cls_, LockSide::Exclusive, this);
-    bool contended = is_locked();
-    if (contended) hook(&LockHooks::contended, cls_, LockSide::Exclusive, this);
-    gate_.lock_raw(p);
-    // Holding the gate, no new reader can enter; wait for those inside.
-    for (uint32_t i = p.spin_iterations(); i > 0; --i) {
-        if (__atomic_load_n(&readers_, __ATOMIC_ACQUIRE) == 0) goto got;
-        cpu_relax();
-    }
-    for (;;) {
-        __atomic_store_n(&writer_waiting_, 1, __ATOMIC_SEQ_CST);
-        uint32_t r = __atomic_load_n(&readers_, __ATOMIC_SEQ_CST);
-        if (r == 0) break;
-        p.wait_on(&readers_, r);
-    }
-    __atomic_store_n(&writer_waiting_, 0, __ATOMIC_RELAXED);
-got:
-    hook(&LockHooks::acquired, cls_, LockSide::Exclusive, this);
+void RwLock::unlock_shared_counted(Platform& p, LockStatCpu* stats) {
+    lock_stat_release(*stats, stat_index(cls_, LockSide::Shared));
+    unlock_shared_plain(p);
 }
 
-void RwLock::unlock(Platform& p) {
+template <bool kCounted>
+__attribute__((always_inline)) inline void RwLock::lock_impl(Platform& p, LockStatCpu* stats) {
+    hook(&LockHooks::acquire, cls_, LockSide::Exclusive, this);
+    // A writer's wait may go on for the readers inside: it ends below.
+    TicketLock::TicketWait wait =
+        gate_.take_ticket<kCounted>(p, cls_, LockSide::Exclusive, this, stats, TicketLock::WaitEnds::Later);
+    const uint8_t self = uint8_t(current_cpu(p));
+    uint8_t prev = 0;
+    if constexpr (kCounted) prev = gate_.last_cpu();
+    __atomic_store_n(&gate_.last_cpu_, self, __ATOMIC_RELAXED);
+    // Holding the gate, no new reader can enter; wait for those inside.
+    if (__atomic_load_n(&readers_, __ATOMIC_ACQUIRE) != 0) {
+        if (!wait.waited) {  // did not wait at the gate: this is the contention
+            hook(&LockHooks::contended, cls_, LockSide::Exclusive, this);
+            wait.waited = true;
+            if constexpr (kCounted)
+                wait.start_tsc = lock_stat_contended(*stats, stat_index(cls_, LockSide::Exclusive), prev, self);
+        }
+        for (uint32_t i = p.spin_iterations(); i > 0; --i) {
+            if (__atomic_load_n(&readers_, __ATOMIC_ACQUIRE) == 0) goto got;
+            cpu_relax();
+        }
+        for (;;) {
+            __atomic_store_n(&writer_waiting_, 1, __ATOMIC_SEQ_CST);
+            uint32_t r = __atomic_load_n(&readers_, __ATOMIC_SEQ_CST);
+            if (r == 0) break;
+            p.wait_on(&readers_, r);
+        }
+        __atomic_store_n(&writer_waiting_, 0, __ATOMIC_RELAXED);
+    }
+got:
+    if constexpr (kCounted)
+        if (wait.waited) lock_stat_waited(*stats, stat_index(cls_, LockSide::Exclusive), wait.start_tsc);
+    hook(&LockHooks::acquired, cls_, LockSide::Exclusive, this);
+    if constexpr (kCounted) lock_stat_acquired(*stats, stat_index(cls_, LockSide::Exclusive), prev, self);
+}
+
+void RwLock::lock_plain(Platform& p) { lock_impl<false>(p, nullptr); }
+void RwLock::lock_counted(Platform& p, LockStatCpu* stats) { lock_impl<true>(p, stats); }
+
+void RwLock::unlock_plain(Platform& p) {
     hook(&LockHooks::release, cls_, LockSide::Exclusive, this);
     gate_.unlock_raw(p);
+}
+
+void RwLock::unlock_counted(Platform& p, LockStatCpu* stats) {
+    lock_stat_release(*stats, stat_index(cls_, LockSide::Exclusive));
+    unlock_plain(p);
 }
 
 }  // namespace gmm::mm

@@ -3,13 +3,16 @@
 // lock). The platform supplies the wait strategy (see Platform::wait_on), so the
 // guest can block in HLT instead of spinning in ring 0.
 //
-// Every lock carries a lock class; optional hooks (acquire / contended /
-// acquired / release) let contention accounting plug in later. With no hooks
-// installed the cost is one relaxed load and a predictable branch.
+// Every lock carries a lock class. Lock statistics (lock_stats.h) are counted
+// by the locks themselves when the CPU has a LockStatCpu; optional hooks
+// (acquire / contended / acquired / release) let observers plug in (tests,
+// the guest's PTL tracking). With neither, the cost is two loads and two
+// predictable branches per lock operation.
 #pragma once
 
 #include <stdint.h>
 
+#include "lock_stats.h"
 #include "platform.h"
 
 namespace gmm::mm {
@@ -22,10 +25,28 @@ enum class LockClass : uint8_t {
     Slab,         // shared pool of a slab allocator
     SlabCache,    // one CPU's slab magazine
     DeferredFree, // list of page-table pages awaiting reclamation
-    Count
+    Count         // users (the guest kernel) number their own classes from here
 };
-const char* lock_class_name(LockClass c);
+// guestmm's classes; "?" for values >= Count (their owner names them).
+// constexpr so the guest kernel builds its lockstat class table at compile time.
+constexpr const char* lock_class_name(LockClass c) {
+    switch (c) {
+    case LockClass::PtLock: return "pt_lock";
+    case LockClass::MmLock: return "mm_lock";
+    case LockClass::FreeSpace: return "free_space";
+    case LockClass::FreeCache: return "free_cache";
+    case LockClass::Slab: return "slab";
+    case LockClass::SlabCache: return "slab_cache";
+    case LockClass::DeferredFree: return "deferred_free";
+    case LockClass::Count: break;
+    }
+    return "?";
+}
+// Classes of RwLocks (lock statistics count the read and write sides apart).
+constexpr bool lock_class_is_rw(LockClass c) { return c == LockClass::MmLock; }
 
+// Side 0 = write / exclusive, side 1 = read (lock statistics record index
+// 2 * class + side).
 enum class LockSide : uint8_t { Exclusive, Shared };
 
 struct LockHooks {
@@ -40,17 +61,31 @@ void set_lock_hooks(const LockHooks* hooks);
 const LockHooks* lock_hooks();
 
 // FIFO ticket lock: word = next ticket (high 16 bits) | owner (low 16 bits).
+// lock()/unlock() pick, at the call site, the plain path (the code with
+// nothing counted) or the counting path, so counting costs one load and a
+// branch when off and stays out of the plain path's registers when on.
 class TicketLock {
 public:
-    explicit TicketLock(LockClass cls = LockClass::PtLock) : cls_(cls) {}
-    void lock(Platform& p) { lock_as(p, LockSide::Exclusive); }
-    void unlock(Platform& p) { unlock_as(p, LockSide::Exclusive); }
+    // constexpr: the guest kernel has no static constructors (constinit locks).
+    constexpr explicit TicketLock(LockClass cls = LockClass::PtLock) : cls_(cls) {}
+    void lock(Platform& p) {
+        if (LockStatCpu* s = lock_stats_this_cpu(); __builtin_expect(s != nullptr, 0))
+            lock_counted(p, s);
+        else
+            lock_as(p, LockSide::Exclusive);
+    }
+    void unlock(Platform& p) {
+        if (LockStatCpu* s = lock_stats_this_cpu(); __builtin_expect(s != nullptr, 0))
+            unlock_counted(p, s);
+        else
+            unlock_as(p, LockSide::Exclusive);
+    }
     bool is_locked() const;
     LockClass lock_class() const { return cls_; }
     // The CPU that acquired the lock last (kNoCpu before the first
     // acquisition): the owner while is_locked(), for the checker (I8), and
-    // the "previous owner" of lockstat's bounce counts. Hooks run before it
-    // is updated, so `acquired` still sees the previous acquirer.
+    // the "previous owner" of lockstat's bounce counts. Hooks and statistics
+    // run before it is updated, so they still see the previous acquirer.
     static constexpr uint8_t kNoCpu = 0xff;
     uint8_t last_cpu() const { return __atomic_load_n(&last_cpu_, __ATOMIC_RELAXED); }
 
@@ -60,8 +95,25 @@ public:
 
 private:
     friend struct AbiLayout;
+    friend class RwLock;
     void lock_as(Platform& p, LockSide side);
     void unlock_as(Platform& p, LockSide side);
+    // Counting versions (always the exclusive side: RwLock has its own).
+    void lock_counted(Platform& p, LockStatCpu* stats);
+    void unlock_counted(Platform& p, LockStatCpu* stats);
+    template <bool kCounted>
+    void lock_impl(Platform& p, LockSide side, LockStatCpu* stats);
+    // Takes a ticket and waits for it; if it must wait, first calls the
+    // contended hook and (kCounted) counts the contention for (cls, side),
+    // and the wait time after it if the wait ends with the ticket.
+    enum class WaitEnds { WithTicket, Later };
+    struct TicketWait {
+        bool waited;
+        uint64_t start_tsc;  // when counting
+    };
+    template <bool kCounted>
+    TicketWait take_ticket(Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats,
+                           WaitEnds ends);
     void wait_for_ticket(Platform& p, uint32_t ticket);
     uint32_t word_ = 0;
     uint32_t waiters_ = 0;
@@ -74,15 +126,39 @@ private:
 // writer keeps it and waits for the readers inside to drain.
 class RwLock {
 public:
-    explicit RwLock(LockClass cls = LockClass::MmLock) : cls_(cls) {}
-    void lock_shared(Platform& p);
-    void unlock_shared(Platform& p);
-    void lock(Platform& p);
-    void unlock(Platform& p);
+    constexpr explicit RwLock(LockClass cls = LockClass::MmLock) : cls_(cls) {}
+    void lock_shared(Platform& p) {
+        if (LockStatCpu* s = lock_stats_this_cpu(); __builtin_expect(s != nullptr, 0)) lock_shared_counted(p, s);
+        else lock_shared_plain(p);
+    }
+    void unlock_shared(Platform& p) {
+        if (LockStatCpu* s = lock_stats_this_cpu(); __builtin_expect(s != nullptr, 0)) unlock_shared_counted(p, s);
+        else unlock_shared_plain(p);
+    }
+    void lock(Platform& p) {
+        if (LockStatCpu* s = lock_stats_this_cpu(); __builtin_expect(s != nullptr, 0)) lock_counted(p, s);
+        else lock_plain(p);
+    }
+    void unlock(Platform& p) {
+        if (LockStatCpu* s = lock_stats_this_cpu(); __builtin_expect(s != nullptr, 0)) unlock_counted(p, s);
+        else unlock_plain(p);
+    }
     bool is_locked() const;
 
 private:
     friend struct AbiLayout;
+    void lock_shared_plain(Platform& p);
+    void lock_shared_counted(Platform& p, LockStatCpu* stats);
+    void unlock_shared_plain(Platform& p);
+    void unlock_shared_counted(Platform& p, LockStatCpu* stats);
+    void lock_plain(Platform& p);
+    void lock_counted(Platform& p, LockStatCpu* stats);
+    void unlock_plain(Platform& p);
+    void unlock_counted(Platform& p, LockStatCpu* stats);
+    template <bool kCounted>
+    void lock_shared_impl(Platform& p, LockStatCpu* stats);
+    template <bool kCounted>
+    void lock_impl(Platform& p, LockStatCpu* stats);
     TicketLock gate_;
     uint32_t readers_ = 0;
     uint32_t writer_waiting_ = 0;

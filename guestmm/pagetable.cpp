@@ -34,7 +34,7 @@ PtDesc* PageTables::alloc_table(Platform& p, int level, uint64_t base) {
     d->base = base;
     d->table_phys = phys;
     d->table = static_cast<uint64_t*>(p.phys_to_virt(phys));
-    __atomic_fetch_add(&tables_, 1, __ATOMIC_RELAXED);
+    rmw_fetch_add(&tables_, 1, __ATOMIC_RELAXED);
     counters_->add(p.cpu_id(), Counter::PageTablePages, level >= 2 ? 2 : 1);
     return d;
 }
@@ -43,7 +43,7 @@ void PageTables::free_table(Platform& p, PtDesc* d) {
     if (d->children) p.free_frame(d->children_phys);
     p.free_frame(d->table_phys);
     counters_->add(p.cpu_id(), Counter::PageTablePages, d->children ? -2 : -1);
-    __atomic_fetch_sub(&tables_, 1, __ATOMIC_RELAXED);
+    rmw_fetch_sub(&tables_, 1, __ATOMIC_RELAXED);
     desc_slab_->free(p, d);
 }
 

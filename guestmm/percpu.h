@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "atomic_rmw.h"
 #include "platform.h"
 
 namespace gmm::mm {
@@ -47,7 +48,7 @@ const char* counter_name(Counter c);
 class Counters {
 public:
     void add(uint32_t cpu, Counter c, int64_t n = 1) {
-        __atomic_fetch_add(&per_cpu_.at(cpu).v[uint32_t(c)], n, __ATOMIC_RELAXED);
+        rmw_fetch_add(&per_cpu_.at(cpu).v[uint32_t(c)], n, __ATOMIC_RELAXED);
     }
     int64_t sum(Counter c) const {
         int64_t total = 0;

@@ -26,6 +26,7 @@ constexpr struct {
     {ControlCommand::Info, "info"},     {ControlCommand::Pause, "pause"}, {ControlCommand::Resume, "resume"},
     {ControlCommand::Stop, "stop"},     {ControlCommand::Memfd, "memfd"}, {ControlCommand::Safepoint, "safepoint"},
     {ControlCommand::Dirty, "dirty"},   {ControlCommand::Cr3, "cr3"},
+    {ControlCommand::KvmStats, "kvmstats"},  // lockstat (issue 7): per-vCPU KVM binary stats
 };
 
 // Printable, bounded rendering of untrusted text for error messages.

@@ -26,9 +26,9 @@ constexpr size_t kControlMaxReplyBytes = 256 * 1024;
 constexpr uint32_t kControlRequestTimeoutMs = 2000;
 constexpr size_t kVmNameMaxChars = 64;
 
-enum class ControlCommand { Info, Pause, Resume, Stop, Memfd, Safepoint, Dirty, Cr3 };
+enum class ControlCommand { Info, Pause, Resume, Stop, Memfd, Safepoint, Dirty, Cr3, KvmStats };
 const char* control_command_name(ControlCommand);
-// "info, pause, resume, stop, memfd, safepoint, dirty, cr3"
+// "info, pause, resume, stop, memfd, safepoint, dirty, cr3, kvmstats"
 std::string control_command_names();
 
 // 1–64 characters of [A-Za-z0-9._-], no leading dot. The error is one line

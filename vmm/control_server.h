@@ -74,6 +74,8 @@ public:
     virtual Result<std::vector<uint64_t>> cr3s() { return Err{plain_error("vCPU registers are not available here")}; }
     // Called about twice a second on the server thread (leases).
     virtual void tick() {}
+    // Every cumulative KVM binary stat of each vCPU, read now (`gmm stat`, issue 7).
+    virtual std::vector<std::map<std::string, uint64_t>> kvm_stats() const = 0;
 };
 
 // Adapts a Machine whose run() is in progress (or about to be) on another thread.
@@ -90,6 +92,7 @@ public:
     Result<std::vector<uint64_t>> cr3s() override;
     // Releases a safepoint whose client vanished (no resume within the lease).
     void tick() override;
+    std::vector<std::map<std::string, uint64_t>> kvm_stats() const override;
 
 private:
     Machine& machine_;
@@ -126,7 +129,8 @@ private:
     void thread_main();
     void serve_one(int client);
     std::string execute(ControlCommand command, int& pass_fd);
-    std::string info_json(const char* ok_member = nullptr) const;
+    std::string info_json(const char* ok_member = nullptr,
+                          const std::vector<std::map<std::string, uint64_t>>* kvm_stats = nullptr) const;
 
     ControlServerOptions options_;
     ControlTarget& target_;

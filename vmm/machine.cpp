@@ -522,6 +522,20 @@ std::vector<std::map<std::string, uint64_t>> Machine::results_snapshot() const {
     return out;
 }
 
+std::vector<std::map<std::string, uint64_t>> Machine::kvm_stats_snapshot() const {
+    // The readers are built before run() and never change; pread needs no lock.
+    std::vector<std::map<std::string, uint64_t>> out(impl_->stats.size());
+    for (size_t i = 0; i < impl_->stats.size(); ++i) {
+        if (!impl_->stats[i]) continue;
+        auto all = impl_->stats[i]->read_all();
+        if (!all) continue;
+        for (const KvmStatDescriptor& d : impl_->stats[i]->layout().descriptors)
+            if (d.type == KvmStatType::Cumulative)
+                if (auto it = all->find(d.name); it != all->end()) out[i].emplace(d.name, it->second);
+    }
+    return out;
+}
+
 bool Machine::started() const {
     std::lock_guard<std::mutex> lock(impl_->mu);
     return impl_->started;

@@ -106,6 +106,10 @@ public:
     std::optional<uint64_t> result_snapshot(uint32_t cpu, const std::string& key) const;
     // Every result reported so far, per vCPU (the guest's published roots among them).
     std::vector<std::map<std::string, uint64_t>> results_snapshot() const;
+    // Every cumulative KVM binary stat of each vCPU (the counters a tool takes
+    // deltas of), read now; empty for a vCPU whose stats fd is unavailable.
+    // Safe from any thread.
+    std::vector<std::map<std::string, uint64_t>> kvm_stats_snapshot() const;
 
     // Safepoints for the invariant checker (vmm/safepoint.cpp, docs/checker.md):
     // every vCPU parks outside the memory manager, then all are paused.

@@ -5,6 +5,7 @@
 
 #include "gmm/abi/syscall.h"
 #include "mm/safepoint.h"
+#include "lockstat.h"
 #include "mm/user_space.h"
 #include "percpu.h"
 #include "ucall.h"
@@ -60,8 +61,14 @@ void mm_user_page_fault(x86::TrapFrame& f) {
     mm::FaultResult r;
     {
         MmOpScope op;
+        const LockstatFaultMark mark = lockstat_fault_begin();
         r = mm_space().fault(Gva(cr2), access);
-        while (r.kind == mm::FaultKind::Retry) r = mm_space().fault(Gva(cr2), access);
+        while (r.kind == mm::FaultKind::Retry) {  // the mapping changed under a sleeping fault
+            lockstat_count<GMM_LOCKSTAT_OFF(revalidation_failures)>();
+            lockstat_count<GMM_LOCKSTAT_OFF(fault_retries)>();
+            r = mm_space().fault(Gva(cr2), access);
+        }
+        lockstat_fault_end(mark);
     }
     if (r.kind == mm::FaultKind::Installed) return;
     const uint64_t reason = r.kind == mm::FaultKind::NoMem ? uint64_t(SegvCode::OutOfMemory)

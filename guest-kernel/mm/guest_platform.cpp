@@ -1,6 +1,7 @@
 #include "mm/guest_platform.h"
 
 #include "frame_alloc.h"
+#include "guestmm/atomic_rmw.h"
 #include "kernel.h"
 #include "mm/tlb.h"
 #include "percpu.h"
@@ -66,12 +67,12 @@ uint32_t GuestPlatform::spin_iterations() { return kSpinIterations; }
 void GuestPlatform::wait_on(const uint32_t* word, uint32_t expected) {
     const uint32_t cpu = this_cpu().cpu_index;
     const uint64_t bit = 1ull << cpu;
-    __atomic_fetch_or(&g_lock_waiters, bit, __ATOMIC_SEQ_CST);
+    mm::rmw_fetch_or(&g_lock_waiters, bit, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(word, __ATOMIC_SEQ_CST) == expected) {
         ++g_sleeps[cpu].n;
         x86::sti_hlt_cli();
     }
-    __atomic_fetch_and(&g_lock_waiters, ~bit, __ATOMIC_RELAXED);
+    mm::rmw_fetch_and(&g_lock_waiters, ~bit, __ATOMIC_RELAXED);
 }
 
 void GuestPlatform::wake_all(const uint32_t*) {

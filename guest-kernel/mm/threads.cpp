@@ -3,6 +3,8 @@
 #include "assert.h"
 #include "gmm/abi/syscall.h"
 #include "kernel.h"
+#include "lock_classes.h"
+#include "mm/guest_platform.h"
 #include "mm/fault.h"
 #include "mm/tlb.h"
 #include "mm/user_space.h"
@@ -26,6 +28,9 @@ struct alignas(64) ThreadSlot {
 ThreadSlot g_slots[GMM_MAX_VCPUS];
 uint64_t g_wait_key[GMM_MAX_VCPUS];  // physical address a CPU's thread sleeps on (0: none)
 RunExitFn g_on_run_exit;
+// The scheduler lock: claiming a thread slot, registering a waiter, scanning
+// for waiters to wake. Held for a few instructions; IPIs are sent after it.
+constinit mm::TicketLock g_sched_lock{lock_class(KernelLockClass::Sched)};
 
 bool user_range_ok(uint64_t va) { return va >= kPageSize && va < GMM_USER_TOP_GVA; }
 
@@ -34,16 +39,24 @@ uint64_t word_key(uint64_t uaddr) {
     return p ? reinterpret_cast<uint64_t>(p) - GMM_DIRECT_MAP_GVA : 0;
 }
 
-// Wakes the waiters on `key` (at most max): the waker clears their slot, then IPIs.
+// Wakes the waiters on `key` (at most max): under the scheduler lock the
+// waker clears their slots; then it IPIs them (a waiter sleeps until its slot is 0).
 uint64_t wake_key(uint64_t key, uint64_t max) {
-    uint64_t woken = 0;
-    for (uint32_t cpu = 0; cpu < g_kernel.cpu_count && woken < max; ++cpu) {
-        uint64_t k = key;
-        if (__atomic_load_n(&g_wait_key[cpu], __ATOMIC_SEQ_CST) == key &&
-            __atomic_compare_exchange_n(&g_wait_key[cpu], &k, 0, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+    uint64_t woken = 0, targets = 0;
+    {
+        mm::LockGuard<mm::TicketLock> g(g_sched_lock, guest_platform());
+        for (uint32_t cpu = 0; cpu < g_kernel.cpu_count && woken < max; ++cpu) {
+            if (g_wait_key[cpu] != key) continue;
+            __atomic_store_n(&g_wait_key[cpu], 0, __ATOMIC_RELEASE);
             ++woken;
-            if (cpu != this_cpu().cpu_index) x86::apic::send_ipi(cpu, x86::Vector::Wakeup);
+            targets |= 1ull << cpu;
         }
+    }
+    targets &= ~(1ull << this_cpu().cpu_index);
+    while (targets) {
+        const uint32_t cpu = uint32_t(__builtin_ctzll(targets));
+        targets &= targets - 1;
+        x86::apic::send_ipi(cpu, x86::Vector::Wakeup);
     }
     return woken;
 }
@@ -90,9 +103,11 @@ int64_t sys_thread_create(uint64_t entry, uint64_t stack_top, uint64_t arg, uint
         return -GMM_EINVAL;
     if (cpu >= g_kernel.cpu_count) return -GMM_EINVAL;
     ThreadSlot& s = g_slots[cpu];
-    SlotState idle = SlotState::Idle;
-    if (!__atomic_compare_exchange_n(&s.state, &idle, SlotState::Claimed, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-        return -GMM_EAGAIN;  // one thread per vCPU
+    {
+        mm::LockGuard<mm::TicketLock> g(g_sched_lock, guest_platform());
+        if (load_acquire(s.state) != SlotState::Idle) return -GMM_EAGAIN;  // one thread per vCPU
+        s.state = SlotState::Claimed;
+    }
     s.entry = entry;
     s.stack_top = stack_top;
     s.arg = arg;
@@ -109,10 +124,12 @@ int64_t sys_wait(uint64_t uaddr, uint64_t expected) {
     if (!key) return -GMM_EFAULT;
     const uint32_t cpu = this_cpu().cpu_index;
     const uint32_t* word = direct_map<const uint32_t>(Gpa(key));
-    __atomic_store_n(&g_wait_key[cpu], key, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != uint32_t(expected)) {
-        __atomic_store_n(&g_wait_key[cpu], 0, __ATOMIC_SEQ_CST);
-        return -GMM_EAGAIN;
+    {
+        // Registered and checked under the lock a waker scans under: either
+        // the waker sees us, or we see the word it changed before waking.
+        mm::LockGuard<mm::TicketLock> g(g_sched_lock, guest_platform());
+        if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != uint32_t(expected)) return -GMM_EAGAIN;
+        g_wait_key[cpu] = key;
     }
     wait_until([cpu] { return __atomic_load_n(&g_wait_key[cpu], __ATOMIC_ACQUIRE) == 0; });
     return 0;

@@ -1,5 +1,7 @@
 #include "mm/tlb.h"
 
+#include "guestmm/atomic_rmw.h"
+#include "lockstat.h"
 #include "percpu.h"
 #include "sync.h"
 #include "x86_64/apic.h"
@@ -33,7 +35,7 @@ void flush_local(uint64_t start, uint64_t end) {
 
 }  // namespace
 
-void tlb_note_user_cpu(uint32_t cpu) { __atomic_fetch_or(&g_user_cpus, 1ull << cpu, __ATOMIC_SEQ_CST); }
+void tlb_note_user_cpu(uint32_t cpu) { mm::rmw_fetch_or(&g_user_cpus, 1ull << cpu, __ATOMIC_SEQ_CST); }
 
 void tlb_shootdown(Gva start, Gva end) {
     const uint32_t self = this_cpu().cpu_index;
@@ -51,24 +53,26 @@ void tlb_shootdown(Gva start, Gva end) {
     while (targets) {
         const uint32_t cpu = uint32_t(__builtin_ctzll(targets));
         targets &= targets - 1;
-        __atomic_fetch_or(&g_pending_for[cpu], 1ull << self, __ATOMIC_SEQ_CST);
+        mm::rmw_fetch_or(&g_pending_for[cpu], 1ull << self, __ATOMIC_SEQ_CST);
         x86::apic::send_ipi(cpu, x86::Vector::Shootdown);
         ++r.stats.ipis_sent;
     }
+    lockstat_count<GMM_LOCKSTAT_OFF(tlb_shootdown_ipis_sent)>(count);
     // Interrupts are on while halted, so shootdowns aimed at us are served meanwhile.
     wait_until([&r] { return __atomic_load_n(&r.pending_acks, __ATOMIC_ACQUIRE) == 0; });
 }
 
 void tlb_on_shootdown_ipi() {
     const uint32_t self = this_cpu().cpu_index;
-    uint64_t from = __atomic_exchange_n(&g_pending_for[self], 0, __ATOMIC_ACQ_REL);
+    uint64_t from = mm::rmw_exchange(&g_pending_for[self], uint64_t(0), __ATOMIC_ACQ_REL);
     x86::apic::eoi();
+    lockstat_count<GMM_LOCKSTAT_OFF(tlb_shootdown_ipis_received)>();
     while (from) {
         const uint32_t cpu = uint32_t(__builtin_ctzll(from));
         from &= from - 1;
         Request& r = g_requests[cpu];
         flush_local(r.start, r.end);
-        if (__atomic_sub_fetch(&r.pending_acks, 1, __ATOMIC_ACQ_REL) == 0) x86::apic::send_ipi(cpu, x86::Vector::Wakeup);
+        if (mm::rmw_sub_fetch(&r.pending_acks, 1, __ATOMIC_ACQ_REL) == 0) x86::apic::send_ipi(cpu, x86::Vector::Wakeup);
     }
 }
 

@@ -7,7 +7,9 @@ namespace {
 constexpr const Workload* kWorkloads[] = {&kBootWorkload,      &kIpiWorkload,  &kTimerWorkload, &kRing3Workload,
                                           &kExceptionWorkload, &kSpinWorkload, &kPanicWorkload,
                                           &kPageFault1Workload, &kMmap1Workload, &kMixedWorkload, &kMmTestWorkload,
-                                          &kStormWorkload};
+                                          &kLockHammerWorkload, &kStormWorkload};
+// Keys every workload accepts (machine-wide switches).
+constexpr const char* kGlobalKeys[] = {"lockstat"};
 }  // namespace
 
 const Workload& workload_select(const BootArgs& args) {
@@ -18,6 +20,7 @@ const Workload& workload_select(const BootArgs& args) {
     for (uint32_t i = 0; i < args.count; ++i) {
         bool known = false;
         for (uint32_t k = 0; k < chosen->key_count; ++k) known |= args.args[i].key.equals(chosen->keys[k]);
+        for (const char* g : kGlobalKeys) known |= args.args[i].key.equals(g);
         GMM_ASSERT(known && "unknown bootargs key for this workload");
     }
     return *chosen;

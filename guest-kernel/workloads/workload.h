@@ -23,6 +23,7 @@ struct Workload {
 const Workload& workload_select(const BootArgs& args);
 
 extern const Workload kBootWorkload, kIpiWorkload, kTimerWorkload, kRing3Workload, kExceptionWorkload,
-    kSpinWorkload, kPanicWorkload, kPageFault1Workload, kMmap1Workload, kMixedWorkload, kMmTestWorkload, kStormWorkload;
+    kSpinWorkload, kPanicWorkload, kPageFault1Workload, kMmap1Workload, kMixedWorkload, kMmTestWorkload, kLockHammerWorkload,
+    kStormWorkload;
 
 }  // namespace gmm::kernel

@@ -62,12 +62,17 @@ public:
     }
     void stop() override { ++stops; }
     int memfd() const override { return memfd_; }
+    std::vector<std::map<std::string, uint64_t>> kvm_stats() const override {
+        ++kvm_stats_reads;
+        return {{{"exits", 100}, {"insn_emulation", 5000}}, {{"exits", 7}, {"insn_emulation", 9}}};
+    }
 
     int safepoints = 0;
     static constexpr uint64_t kRamBytes = 4ull << 20;
     static constexpr uint64_t kCounterGpa = 0x200008;
     bool paused = false;
     int pauses = 0, stops = 0;
+    mutable int kvm_stats_reads = 0;
 
 private:
     int memfd_ = -1;
@@ -235,6 +240,30 @@ TEST_CASE("bad input gets an error reply naming the problem, and the server live
     CHECK(gmm::test::read_until_eof(sock, 2000ms).find("\"ok\":true") != std::string::npos);
     close(sock);
     CHECK(control_request(tmp.path(), "vm-b", ControlCommand::Info).ok());
+}
+
+TEST_CASE("kvmstats: the VM description plus each vCPU's KVM stats, read on request", "[control][unit]") {
+    TempDir tmp;
+    FakeVm vm;
+    auto server = start_server(tmp.path(), "vm-k", vm);
+    auto reply = control_request(tmp.path(), "vm-k", ControlCommand::KvmStats);
+    REQUIRE(reply.ok());
+    CHECK(vm.kvm_stats_reads == 1);
+    const JsonValue& j = reply->json;
+    CHECK(j.find("cmd")->string == "kvmstats");
+    CHECK(j.find("name")->string == "vm-k");
+    const JsonValue* k = j.find("kvm_stats");
+    REQUIRE(k != nullptr);
+    REQUIRE(k->items.size() == 2);
+    CHECK(*k->items[0].find("exits")->as_u64 == 100);
+    CHECK(*k->items[0].find("insn_emulation")->as_u64 == 5000);
+    CHECK(*k->items[1].find("exits")->as_u64 == 7);
+    CHECK_FALSE(reply->fd.valid());
+    // Other replies do not carry it (nor read the stats).
+    auto info = control_request(tmp.path(), "vm-k", ControlCommand::Info);
+    REQUIRE(info.ok());
+    CHECK(info->json.find("kvm_stats") == nullptr);
+    CHECK(vm.kvm_stats_reads == 1);
 }
 
 TEST_CASE("memfd arrives over SCM_RIGHTS and maps read-only only", "[control][unit]") {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "gmm/abi/boot.h"
@@ -111,8 +112,9 @@ synth::GuestSpec decode_spec(uint8_t flags, uint8_t vcpus, unsigned nmaps, Reade
 // Applies one patch; the target positions come from the structures the builder wrote.
 void apply_patch(uint8_t* img, uint64_t bytes, const std::vector<synth::Region>& objects, Reader& in) {
     auto at = [&](uint8_t obj, uint16_t off) {
+        if (obj == kEndOfRam) return bytes - 1 - off % 128;  // where an off-by-a-few read would leave the image
         const synth::Region& r = objects[obj % objects.size()];
-        return r.gpa + off % r.bytes;
+        return r.gpa + (off & kFieldOffset ? (off & ~kFieldOffset) * 8u : off) % r.bytes;
     };
     auto write = [&](uint64_t gpa, const void* v, size_t n) {
         if (gpa < bytes && n <= bytes - gpa) std::memcpy(img + gpa, v, n);
@@ -145,6 +147,7 @@ void apply_patch(uint8_t* img, uint64_t bytes, const std::vector<synth::Region>&
         write64(gpa, v ^ (1ull << bit));
         break;
     }
+    case kSelfPtr: write64(gpa, GMM_DIRECT_MAP_GVA + (obj == kEndOfRam ? gpa : objects[obj % objects.size()].gpa)); break;
     case kZero: write64(gpa, 0); break;
     case kValue: write64(gpa, in.bytes(8)); break;
     case kAdd16: {
@@ -183,8 +186,8 @@ void raw_image(uint8_t* img, uint64_t pages, Reader in, bool tile) {
         r.user_start = synth::kUserStart;
         r.user_end = synth::kUserEnd;
     }
-    auto fold = [&](uint64_t& v) {  // bit 0 picks the window
-        const uint64_t gpa = (v >> 1) % bytes;
+    auto fold = [&](uint64_t& v) {  // bit 0 picks the window; one in 16 lands in the last 128 bytes
+        const uint64_t gpa = (v >> 1) % 16 ? (v >> 1) % bytes : bytes - 1 - (v >> 5) % 128;
         v = (v & 1) ? GMM_KERNEL_IMAGE_GVA + gpa : GMM_DIRECT_MAP_GVA + gpa;
     };
     for (uint64_t* v : {&r.root_desc_gva, &r.mm_lock_gva, &r.vma_root_slot_gva, &r.free_root_slot_gva,
@@ -235,8 +238,48 @@ void check_same(const CheckResult& a, const CheckResult& b) {
 
 }  // namespace
 
-Outcome run_input(const uint8_t* data, size_t size) {
+namespace {
+
+GuardedImage& guarded_image() {
     static GuardedImage image;
+    return image;
+}
+
+// Two checks of the sealed image with every property that holds for any input.
+struct Checked {
+    Outcome out;
+    std::optional<CheckResult> result;  // the first check's, when the roots were usable
+    std::string error;
+};
+Checked check_image(uint64_t pages, const CheckInput& ci) {
+    Checked c;
+    auto timed = [&] {
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = check_mm(ci);
+        c.out.seconds =
+            std::max(c.out.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        return r;
+    };
+    auto first = timed();
+    const auto second = timed();
+    if (first.ok() != second.ok()) broken("two checks of the same image differ");
+    if (!first.ok()) {
+        c.error = first.error();
+        return c;
+    }
+    c.out.decoded = true;
+    c.out.violations = first->violations.size() + first->violations_dropped;
+    c.out.stats = first->stats;
+    check_bounds(*first, pages);
+    check_same(*first, *second);
+    c.result = std::move(*first);
+    return c;
+}
+
+}  // namespace
+
+Outcome run_input(const uint8_t* data, size_t size) {
+    GuardedImage& image = guarded_image();
     Reader in{data, size};
     const uint8_t flags = in.u8(), vcpus = in.u8();
     const uint64_t pages = 16 + in.u8() % (kMaxImagePages - 15);
@@ -245,7 +288,7 @@ Outcome run_input(const uint8_t* data, size_t size) {
     const uint64_t walk_page = in.bytes(4);
 
     uint8_t* img = image.open(pages);
-    Outcome out;
+    bool clean_build = false;
     synth::BuiltGuest built;
     uint64_t walk_root = (walk_page >> 16) % pages * kPage;
     if (flags & kFlagRawImage) {
@@ -256,43 +299,85 @@ Outcome run_input(const uint8_t* data, size_t size) {
         walk_root = built.root_table_gpa;
         unsigned patches = 0;
         for (; !in.empty(); ++patches) apply_patch(img, pages * kPage, built.objects, in);
-        out.clean_build = patches == 0 && !(flags & kFlagRawRootsGpa);
+        clean_build = patches == 0 && !(flags & kFlagRawRootsGpa);
     }
     image.seal(img, pages);
 
     VmRamView view({{0, pages * kPage, img}});
     const CheckInput ci{&view, flags & kFlagRawRootsGpa ? raw_roots_gpa : synth::kRootsGpa,
                         flags & kFlagAsync ? CheckMode::Async : CheckMode::Safepoint, vcpus};
-    auto timed = [&] {
-        const auto t0 = std::chrono::steady_clock::now();
-        auto r = check_mm(ci);
-        out.seconds = std::max(out.seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-        return r;
-    };
-    const auto first = timed();
-    const auto second = timed();
-    if (first.ok() != second.ok()) broken("two checks of the same image differ");
-    if (first.ok()) {
-        out.decoded = true;
-        out.violations = first->violations.size() + first->violations_dropped;
-        out.stats = first->stats;
-        check_bounds(*first, pages);
-        check_same(*first, *second);
-    }
-    if (out.clean_build) {
-        if (!first.ok()) broken("a consistent synthetic state was refused: " + first.error());
-        for (const Violation& v : first->violations)
+    Checked c = check_image(pages, ci);
+    c.out.clean_build = clean_build;
+    if (clean_build) {
+        if (!c.result) broken("a consistent synthetic state was refused: " + c.error);
+        for (const Violation& v : c.result->violations)
             std::fprintf(stderr, "  %s: %s [%s]\n", v.invariant.c_str(), v.detail.c_str(), v.mapping.c_str());
-        if (!first->violations.empty()) broken("violations on a consistent synthetic state");
-        if (!same(first->stats, built.expected))
-            broken("a consistent synthetic state counted " + stats_text(first->stats) + ", built " +
+        if (!c.result->violations.empty()) broken("violations on a consistent synthetic state");
+        if (!same(c.result->stats, built.expected))
+            broken("a consistent synthetic state counted " + stats_text(c.result->stats) + ", built " +
                    stats_text(built.expected));
     }
 
     // The first-stage walk over the same memory (the mappings sit at 1..5 GiB).
     const WalkResult w = walk_gva(view, walk_root, (1ull << 30) + (walk_page & 0xfffff) * kPage);
     if (w.steps.size() > 4 || (w.mapped && w.steps.size() != 4)) broken("walk_gva took more than four steps");
-    return out;
+    for (const WalkStep& step : w.steps)
+        if (entry_flags(step.entry).empty()) broken("entry_flags gave nothing for an entry");
+    return c.out;
+}
+
+Outcome run_crafted(Crafted which) {
+    GuardedImage& image = guarded_image();
+    const uint64_t pages = kMaxImagePages, bytes = pages * kPage;
+    uint8_t* img = image.open(pages);
+    // 100 leaf tables (one 200 MiB mapping, nothing faulted) in the low pages.
+    synth::GuestSpec spec;
+    spec.policy = GMM_MM_POLICY_EXTENTS;
+    synth::MappingSpec m;
+    m.start = 1ull << 30;
+    m.length = 200ull << 20;
+    m.fault_stride = 0;
+    spec.mappings.push_back(m);
+    const synth::BuiltGuest built = synth::build_guest(img, pages, spec);
+    if (built.mappings_built != 1) broken("crafted image: the mapping does not fit");
+    uint64_t chain = 0, chain_nodes = 0;
+    if (which == Crafted::SharedExtentList) {
+        // One extent list of 8-byte-spaced (overlapping) nodes, on every leaf table's list.
+        for (const synth::Region& r : built.objects) chain = std::max(chain, r.gpa + r.bytes);
+        chain = (chain + kPage - 1) & ~(kPage - 1);
+        const uint64_t end = chain + 160 * 1024;
+        if (end + 64 > bytes) broken("crafted image: no room for the extent chain");
+        for (uint64_t x = chain; x < end; x += 8) {
+            const uint64_t next = x + 8 < end ? GMM_DIRECT_MAP_GVA + x + 8 : 0;
+            std::memcpy(img + x, &next, 8);
+            ++chain_nodes;
+        }
+        for (const synth::Region& r : built.objects) {
+            gmm_ptdesc d;
+            if (r.bytes != sizeof d) continue;
+            std::memcpy(&d, img + r.gpa, sizeof d);
+            if (d.level != 1) continue;
+            d.extents = GMM_DIRECT_MAP_GVA + chain;
+            std::memcpy(img + r.gpa, &d, sizeof d);
+        }
+    } else {
+        // Roots claiming one frame record per 8 bytes of RAM.
+        gmm_mm_roots r;
+        std::memcpy(&r, img + built.roots_gpa, sizeof r);
+        r.frames_meta_gpa = 0;
+        r.frames_meta_count = bytes / sizeof(gmm_frame_meta);
+        std::memcpy(img + built.roots_gpa, &r, sizeof r);
+    }
+    image.seal(img, pages);
+    VmRamView view({{0, bytes, img}});
+    Checked c = check_image(pages, CheckInput{&view, built.roots_gpa, CheckMode::Safepoint, 2});
+    if (!c.result) broken("crafted image refused: " + c.error);
+    if (which == Crafted::SharedExtentList && c.result->stats.mappings > chain_nodes)
+        broken("a shared extent list was decoded more than once: " + stats_text(c.result->stats));
+    if (which == Crafted::FrameArrayLargerThanRam && c.result->stats.frames != 0)
+        broken("a frame array with more records than RAM has pages was read: " + stats_text(c.result->stats));
+    if (c.result->violations.empty()) broken("a crafted corruption was not flagged");
+    return c.out;
 }
 
 std::vector<uint8_t> random_input(std::mt19937_64& rng, InputKind kind) {
@@ -324,8 +409,19 @@ std::vector<uint8_t> random_input(std::mt19937_64& rng, InputKind kind) {
         const size_t n = 1 + rng() % 6;
         for (size_t i = 0; i < n; ++i) {
             const uint8_t op = uint8_t(rng() % kPatchOps);
-            v.insert(v.end(), {op, byte(), byte(), byte()});
-            size_t extra = op == kRaw ? 1 + rng() % 9 : op == kValue ? 8 : op == kZero ? 0 : op <= kPhysPtr ? 3 : 1;
+            auto object = [&] { return uint8_t(rng() % 8 ? byte() : kEndOfRam); };
+            auto offset = [&] {  // mostly a whole field
+                const uint16_t off = rng() % 4 ? uint16_t(kFieldOffset | rng() % 12) : uint16_t(rng());
+                v.insert(v.end(), {uint8_t(off), uint8_t(off >> 8)});
+            };
+            v.insert(v.end(), {op, object()});
+            offset();
+            if (op >= kDirectPtr && op <= kPhysPtr) {
+                v.push_back(object());
+                offset();
+                continue;
+            }
+            const size_t extra = op == kRaw ? 1 + rng() % 9 : op == kValue ? 8 : op == kZero || op == kSelfPtr ? 0 : 1;
             for (size_t k = 0; k < extra; ++k) v.push_back(byte());
         }
     }

@@ -44,8 +44,15 @@ enum : uint8_t {
 
 // A patch: [op][object][offset u16] then, by op: kRaw [n] n % 17 bytes; the
 // pointer ops [object][offset u16] of the target; kFlipBit [bit]; kValue 8
-// bytes; kAdd16 [signed delta]. Objects are the structures the builder wrote.
-enum PatchOp : uint8_t { kRaw, kDirectPtr, kKernelPtr, kPhysPtr, kFlipBit, kZero, kValue, kAdd16, kPatchOps };
+// bytes; kAdd16 [signed delta]; kSelfPtr, kZero nothing (kSelfPtr points the
+// field at its own object: a one-node cycle). Objects are the structures the
+// builder wrote (index modulo their count); kEndOfRam is the last 128 bytes of
+// the image. An offset with kFieldOffset set counts 8-byte fields.
+enum PatchOp : uint8_t {
+    kRaw, kDirectPtr, kKernelPtr, kPhysPtr, kFlipBit, kZero, kValue, kAdd16, kSelfPtr, kPatchOps
+};
+constexpr uint8_t kEndOfRam = 0xff;
+constexpr uint16_t kFieldOffset = 0x8000;
 
 struct Outcome {
     bool decoded = false;      // check_mm returned a result (the roots were usable)
@@ -57,6 +64,13 @@ struct Outcome {
 
 // Aborts, after saying why on stderr, when a property is broken.
 Outcome run_input(const uint8_t* data, size_t size);
+
+// Hand-made worst cases for the decoder's work limits (a regression test):
+// one extent list of 20,480 nodes on the lists of 100 leaf tables, and roots
+// claiming a frame record per 8 bytes of RAM. Same properties as run_input,
+// plus: the list is decoded once, the array is refused, both are flagged.
+enum class Crafted { SharedExtentList, FrameArrayLargerThanRam };
+Outcome run_crafted(Crafted which);
 
 // Inputs for the replay driver and the seed corpus.
 enum class InputKind { CleanBuild, CorruptedBuild, RawImage, AnyBytes };

@@ -140,11 +140,14 @@ TEST_CASE("mm: munmap shoots down another vCPU's TLB entry; its late write fault
 }
 
 TEST_CASE("mm: threads faulting in disjoint 2 MiB windows never take each other's PTL", "[mm_misc]") {
-    const GmmRun r = run_mm("mmtest", 2, "extents,placement=leaf", {"test=ptl", "size=4M", "iterations=2"});
+    // One round: with more, a slow thread's next region can be the one the
+    // other thread just unmapped (same windows, same PTLs, at different times),
+    // which the per-run set comparison would count as sharing.
+    const GmmRun r = run_mm("mmtest", 2, "extents,placement=leaf", {"test=ptl", "size=4M", "iterations=1"});
     INFO(describe(r));
     REQUIRE(r.exit_code == kExitOk);
     for (int cpu = 0; cpu < 2; ++cpu) {
-        CHECK(result_u64(r, cpu, "ptl_acquisitions") >= 2 * 1024);
+        CHECK(result_u64(r, cpu, "ptl_acquisitions") >= 1024);
         CHECK(result_u64(r, cpu, "ptl_distinct") >= 2);
         CHECK(result_u64(r, cpu, "ptl_overflow") == 0);
         CHECK(result_u64(r, cpu, "ptl_shared") == 0);

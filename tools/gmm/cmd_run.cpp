@@ -54,6 +54,9 @@ void print_run_help(FILE* out) {
         for (const ParamSpec& p : w.params)
             std::fprintf(out, "  %-10s   %s=... %s (default %s)\n", "", p.key, p.help, p.default_value);
     }
+    std::fprintf(out, "  every workload:\n");
+    for (const ParamSpec& p : global_params())
+        std::fprintf(out, "  %-10s   %s=... %s (default %s)\n", "", p.key, p.help, p.default_value);
     std::fprintf(out,
                  "\nexit codes: 0 ok, 2 usage or bad input, 4 no usable /dev/kvm, 10 guest assertion or\n"
                  "exception, 12 invariant violation (--check), 1 host failure, 124 timeout\n");

@@ -22,6 +22,8 @@ int cmd_pause(int argc, char** argv);
 int cmd_resume(int argc, char** argv);
 int cmd_stop(int argc, char** argv);
 int cmd_check(int argc, char** argv);  // cmd_check.cpp: the invariant checker
+// Lock statistics and KVM stats of a running VM (cmd_stat.cpp, issue 7).
+int cmd_stat(int argc, char** argv);
 int cmd_storm(int argc, char** argv);  // cmd_storm.cpp: scripted fault storms (issue 8)
 
 }  // namespace gmm::cli

@@ -22,6 +22,7 @@ constexpr Command kCommands[] = {
     {"resume", gmm::cli::cmd_resume, "resume a paused VM"},
     {"stop", gmm::cli::cmd_stop, "end the run of a VM"},
     {"check", gmm::cli::cmd_check, "check a running VM's memory-manager invariants"},
+    {"stat", gmm::cli::cmd_stat, "lock statistics and KVM per-vCPU stats of a running VM"},
     {"storm", gmm::cli::cmd_storm, "run a scripted multi-vCPU fault storm (Lua), optionally checked"},
 };
 

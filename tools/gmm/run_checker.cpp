@@ -9,7 +9,7 @@ namespace gmm::cli {
 using check::CheckMode;
 
 namespace {
-constexpr uint64_t kSafepointTimeoutMs = 2000;
+constexpr uint64_t kSafepointTimeoutMs = 10000;
 }
 
 RunChecker::RunChecker(vmm::Machine& machine, CheckMode mode, uint64_t interval_ms, bool progress)

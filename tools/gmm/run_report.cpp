@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <vector>
 #include <fstream>
 
@@ -9,6 +10,7 @@
 #include "control_server.h"  // control socket (issue 6)
 #include "json_writer.h"
 #include "run_checker.h"
+#include "lockstat_report.h"
 
 namespace gmm::cli {
 
@@ -131,6 +133,54 @@ void print_summary(const vmm::RunReport& r, int code) {
     if (!r.error.empty()) std::printf("%s: %s\n", vmm::run_end_name(r.end), r.error.c_str());
 }
 
+// The guest's lock statistics at the end of the run, read from guest memory
+// through the bounds-checked translator (the block's GPA is what the guest
+// published as "lockstat_gpa").
+struct FinalLockstat {
+    std::optional<LockstatView> view;
+    std::string error;  // why there is no view
+};
+
+FinalLockstat final_lockstat(vmm::Machine& m, const vmm::RunReport& r) {
+    FinalLockstat f;
+    if (r.vcpus.empty() || r.vcpus[0].results.count("lockstat_gpa") == 0) {
+        f.error = "the guest did not publish lockstat_gpa (it ended before lockstat_init)";
+        return f;
+    }
+    const vmm::GuestMemory& mem = m.memory();
+    auto snap = vmm::read_lockstat([&mem](Gpa gpa, std::span<uint8_t> out) { return mem.read(gpa, out); },
+                                   Gpa(r.vcpus[0].results.at("lockstat_gpa")));
+    if (!snap) {
+        f.error = snap.error().message();
+        return f;
+    }
+    f.view = make_lockstat_view(*snap, nullptr);
+    return f;
+}
+
+void print_final_lockstat(const FinalLockstat& f) {
+    if (!f.view) {
+        std::printf("lockstat: %s\n", f.error.c_str());
+        return;
+    }
+    print_lock_table(stdout, *f.view, PerVcpu::Hide);
+    bool any = false;
+    for (const LockRow& row : f.view->rows) any |= row.total.acquisitions != 0;
+    if (any) print_lockstat_cpu_table(stdout, *f.view);
+}
+
+void write_final_lockstat_json(vmm::JsonWriter& j, const FinalLockstat& f) {
+    j.key("lockstat_enabled"); j.boolean(f.view && f.view->enabled);
+    if (!f.view) {
+        j.key("lockstat"); j.begin_array(); j.end_array();
+        j.key("lockstat_error"); j.string(f.error);
+        return;
+    }
+    j.key("lockstat_tsc_khz"); j.u64(f.view->tsc_khz);
+    j.key("lockstat"); write_lock_rows_json(j, *f.view, PerVcpu::Show);
+    j.key("lockstat_per_vcpu"); write_lockstat_cpus_json(j, *f.view);
+}
+
 }  // namespace
 
 int exit_code_for(const vmm::RunReport& r) {
@@ -145,7 +195,10 @@ int exit_code_for(const vmm::RunReport& r) {
     return kExitGuestFailed;
 }
 
-std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int code, const CheckSummary* check) {
+namespace {
+
+std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int code, const FinalLockstat& ls,
+                           const CheckSummary* check) {
     vmm::JsonWriter j(vmm::JsonStyle::Pretty);
     j.begin_object();
     j.key("name"); j.string(o.name);
@@ -221,10 +274,13 @@ std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int cod
         j.end_object();
     }
     j.end_array();
+    write_final_lockstat_json(j, ls);
     j.key("console"); j.string(r.console);
     j.end_object();
     return j.str() + "\n";
 }
+
+}  // namespace
 
 int run_and_report(const RunOptions& o) {
     if (!o.quiet) print_effective_command_line(o);
@@ -287,13 +343,17 @@ int run_and_report(const RunOptions& o) {
         o.hooks->finished(**machine, report);
         code = o.hooks->exit_code(code);
     }
-    if (!o.quiet) print_vcpu_table(report);
+    const FinalLockstat lockstat = final_lockstat(**machine, report);
+    if (!o.quiet) {
+        print_vcpu_table(report);
+        print_final_lockstat(lockstat);
+    }
     print_ops(o, report);
     print_summary(report, code);
     if (checker) checker->summary().print(stdout);
     if (o.hooks) o.hooks->print(stdout);
     if (!o.json_path.empty()) {
-        const std::string json = report_to_json(o, report, code, checker ? &checker->summary() : nullptr);
+        const std::string json = report_to_json(o, report, code, lockstat, checker ? &checker->summary() : nullptr);
         if (o.json_path == "-") {
             std::fputs(json.c_str(), stdout);
         } else {

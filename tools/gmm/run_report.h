@@ -52,7 +52,5 @@ int run_and_report(const RunOptions& opt);
 // The exit code for a finished run (README "Exit codes").
 int exit_code_for(const vmm::RunReport& report);
 
-std::string report_to_json(const RunOptions& opt, const vmm::RunReport& report, int exit_code,
-                           const CheckSummary* check = nullptr);
 
 }  // namespace gmm::cli

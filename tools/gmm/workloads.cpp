@@ -56,6 +56,10 @@ const std::vector<WorkloadSpec>& workloads() {
         {"mixed", 1, "thread 0 churns mmap/munmap of SIZE while the others run page_fault1",
          {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "rounds per faulting thread"}, kInjectParam},
          true},
+        {"lockhammer", 1, "every vCPU takes a lock N times in ring 0 (lockstat: contended vs disjoint locks)",
+         {{"shared", ParamKind::Choice, 0, 0, {"0", "1"}, "1", "1: one lock for all vCPUs, 0: one lock per vCPU"},
+          {"iterations", ParamKind::Unsigned, 1, 100000, {}, "300", "acquisitions per vCPU"},
+          {"hold", ParamKind::Unsigned, 0, 100000, {}, "20", "loop iterations inside the lock"}}},
         {"mmtest", 1, "memory-manager checks: SEGV, mprotect, zero on reuse, TLB shootdown, bad arguments, PTLs",
          {{"test", ParamKind::Choice, 0, 0, {"segv", "mprotect", "zero_reuse", "shootdown", "badargs", "ptl"},
            "segv", "which check"},
@@ -64,6 +68,14 @@ const std::vector<WorkloadSpec>& workloads() {
          true},
     };
     return table;
+}
+
+const std::vector<ParamSpec>& global_params() {
+    static const std::vector<ParamSpec> params = {
+        {"lockstat", ParamKind::Choice, 0, 0, {"on", "off"}, "on",
+         "lock statistics in the guest (docs/lockstat.md); off: nothing is counted"},
+    };
+    return params;
 }
 
 const WorkloadSpec* find_workload(std::string_view name) {
@@ -93,9 +105,9 @@ std::string accepted(const ParamSpec& p) {
 }
 
 std::string keys(const WorkloadSpec& w) {
-    if (w.params.empty()) return "none";
     std::string out;
     for (const ParamSpec& p : w.params) out += (out.empty() ? "" : ", ") + std::string(p.key);
+    for (const ParamSpec& p : global_params()) out += (out.empty() ? "" : ", ") + std::string(p.key);
     return out;
 }
 
@@ -104,6 +116,9 @@ std::string keys(const WorkloadSpec& w) {
 gmm::Result<std::map<std::string, std::string>, std::string> resolve_params(
     const WorkloadSpec& w, const std::vector<std::string>& assignments) {
     std::map<std::string, std::string> out;
+    std::vector<const ParamSpec*> specs;
+    for (const ParamSpec& p : w.params) specs.push_back(&p);
+    for (const ParamSpec& p : global_params()) specs.push_back(&p);
     for (const ParamSpec& p : w.params) {
         uint64_t bytes = 0;
         out[p.key] = p.kind == ParamKind::SizeBytes && parse_size_bytes(p.default_value, bytes) ? std::to_string(bytes)
@@ -115,8 +130,8 @@ gmm::Result<std::map<std::string, std::string>, std::string> resolve_params(
             return gmm::Err{"--param '" + a + "' is not key=value"};
         const std::string key = a.substr(0, eq), value = a.substr(eq + 1);
         const ParamSpec* spec = nullptr;
-        for (const ParamSpec& p : w.params)
-            if (key == p.key) spec = &p;
+        for (const ParamSpec* p : specs)
+            if (key == p->key) spec = p;
         if (!spec)
             return gmm::Err{"--param: workload '" + std::string(w.name) + "' has no key '" + key +
                             "' (accepted: " + keys(w) + ")"};

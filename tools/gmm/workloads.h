@@ -33,6 +33,9 @@ struct WorkloadSpec {
 };
 
 const std::vector<WorkloadSpec>& workloads();
+// Parameters every workload accepts (machine-wide switches, e.g. lockstat=on|off).
+// Passed to the guest only when given (the guest's defaults match).
+const std::vector<ParamSpec>& global_params();
 const WorkloadSpec* find_workload(std::string_view name);
 std::string workload_names();  // "boot, ipi, ..."
 

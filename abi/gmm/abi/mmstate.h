@@ -150,7 +150,7 @@ struct gmm_mm_roots {
     uint32_t chunk_stride_bytes;
     uint32_t chunk_count;
     uint64_t slab_lock_gva[2];    /* pool locks of guestmm's two slabs */
-    uint64_t frame_pool_lock_gva; /* u32, 0 = free: the kernel's shared frame pool */
+    uint64_t frame_pool_lock_gva; /* struct gmm_ticket_lock: the kernel's shared frame pool */
     uint64_t frames_meta_gpa;     /* struct gmm_frame_meta array (frames.h) */
     uint64_t frames_meta_count;
     uint64_t frames_managed_gpa;  /* frames below this are boot/kernel/image frames, reserved for
