@@ -147,6 +147,13 @@ void inject_plant(uint64_t which) {
     }
 }
 
+uint64_t inject_setup(const BootArgs& args) {
+    const uint64_t which = inject_parse(args);
+    inject_plant(which);
+    mm_roots_set_inject(which);
+    return which;
+}
+
 void inject_plant_late(uint64_t which) {
     if (which != GMM_INJECT_WRITE_TO_FREE_FRAME) return;
     // A frame freed, then written after a check saw it free: what a write

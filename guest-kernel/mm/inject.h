@@ -14,6 +14,8 @@ namespace gmm::kernel {
 uint64_t inject_parse(const BootArgs& args);
 // After the address space is built (CPU 0, before the user threads start).
 void inject_plant(uint64_t which);
+// inject_parse + inject_plant + recording the bug in the published roots.
+uint64_t inject_setup(const BootArgs& args);
 // CPU 0 just before it enters user mode: bugs that need a check in between.
 void inject_plant_late(uint64_t which);
 

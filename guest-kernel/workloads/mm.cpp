@@ -97,15 +97,14 @@ void prepare(const BootArgs& args) {
     GMM_ASSERT(p->size_bytes != 0 && p->size_bytes % kPageSize == 0);
     for (uint32_t t = 0; t < threads; ++t) p->stack_top[t] = mm_stack_top(t).value();
     if (g_kind == user::MmKind::TestPtl) mm_ptl_track_install();
-    g_inject = inject_parse(args);
-    inject_plant(g_inject);
-    mm_roots_set_inject(g_inject);
+    g_inject = inject_setup(args);
     mm_threads_init(report_kernel_side);
 }
 
 void run(uint32_t cpu) {
     if (cpu == 0) inject_plant_late(g_inject);
-    mm_threads_run(cpu, uint64_t(user::Mode::Mm), kMmParamsGva); }
+    mm_threads_run(cpu, uint64_t(user::Mode::Mm), kMmParamsGva);
+}
 
 }  // namespace
 

@@ -67,9 +67,7 @@ void prepare(const BootArgs& args) {
     __atomic_store_n(&res->magic, GMM_STORM_RESULTS_MAGIC, __ATOMIC_RELEASE);
     mm_map_reserved(Gva(GMM_STORM_BLOB_GVA), Gpa(bi.payload_gpa), blob_mapped, false);
     mm_map_reserved(Gva(GMM_STORM_RESULTS_GVA), Gpa(bi.results_gpa), bi.results_size_bytes, true);
-    g_inject = inject_parse(args);
-    inject_plant(g_inject);
-    mm_roots_set_inject(g_inject);
+    g_inject = inject_setup(args);
     mm_threads_init(report_kernel_side);
 }
 
