@@ -6,6 +6,7 @@
 #include "mm_runner.h"
 
 #include "gmm/abi/ucall.h"
+#include "mapbench.h"
 #include "mm_sync.h"
 #include "syscall.h"
 
@@ -57,7 +58,9 @@ void measured_thread(uint64_t index) {
     const uint64_t t0 = rdtsc();
     uint64_t ops = 0;
     const bool churner = p.kind == MmKind::Mmap1 || (p.kind == MmKind::Mixed && index == 0);
-    if (p.kind == MmKind::Mixed && index == 0 && p.threads > 1) {
+    if (is_mapbench(p.kind)) {
+        ops = mapbench_run(p, index, g_errors);
+    } else if (p.kind == MmKind::Mixed && index == 0 && p.threads > 1) {
         // Churn until every faulting thread is done (at least once).
         do ops += mmap1_iteration(p.size_bytes);
         while (__atomic_load_n(&g_faulters_done, __ATOMIC_ACQUIRE) < p.threads - 1);

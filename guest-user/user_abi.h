@@ -19,6 +19,9 @@ enum class MmKind : uint64_t {
     PageFault1 = 1,     // will-it-scale page_fault1: mmap, write every page, munmap
     Mmap1 = 2,          // will-it-scale mmap1: mmap + munmap, no touching
     Mixed = 3,          // thread 0 churns mmap1 while the others run page_fault1
+    MapbenchLocal = 4,     // RadixVM mapbench local / pipeline / global (mapbench.cpp)
+    MapbenchPipeline = 5,
+    MapbenchGlobal = 6,
     TestSegv = 10,      // read an unmapped address: SEGV
     TestMprotect = 11,  // mprotect RW->RO, then write: SEGV (access)
     TestZeroReuse = 12, // pages read zero on first touch, also with recycled frames

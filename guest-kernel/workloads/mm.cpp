@@ -23,6 +23,7 @@ namespace {
 
 constexpr const char* kKeys[] = {"mm", "placement", "freecache", "size", "iterations", "inject", "test"};
 constexpr uint32_t kKeyCount = sizeof(kKeys) / sizeof(kKeys[0]);
+constexpr const char* kMapbenchKeys[] = {"mm", "placement", "freecache", "size", "iterations", "inject", "mode"};
 
 user::MmKind g_kind;
 uint64_t g_inject;
@@ -76,6 +77,13 @@ user::MmKind kind_from(const BootArgs& args) {
     if (args.workload.equals("page_fault1")) return user::MmKind::PageFault1;
     if (args.workload.equals("mmap1")) return user::MmKind::Mmap1;
     if (args.workload.equals("mixed")) return user::MmKind::Mixed;
+    if (args.workload.equals("mapbench")) {
+        const StrView* m = args.find("mode");
+        if (!m || m->equals("local")) return user::MmKind::MapbenchLocal;
+        if (m->equals("pipeline")) return user::MmKind::MapbenchPipeline;
+        if (m->equals("global")) return user::MmKind::MapbenchGlobal;
+        GMM_PANIC("unknown mapbench mode");
+    }
     const StrView* t = args.find("test");
     GMM_ASSERT(t != nullptr && "mmtest needs test=NAME");
     for (const TestName& n : kTests)
@@ -112,5 +120,7 @@ const Workload kPageFault1Workload = {"page_fault1", kKeys, kKeyCount - 1, prepa
 const Workload kMmap1Workload = {"mmap1", kKeys, kKeyCount - 1, prepare, run};
 const Workload kMixedWorkload = {"mixed", kKeys, kKeyCount - 1, prepare, run};
 const Workload kMmTestWorkload = {"mmtest", kKeys, kKeyCount, prepare, run};
+const Workload kMapbenchWorkload = {"mapbench", kMapbenchKeys, sizeof(kMapbenchKeys) / sizeof(kMapbenchKeys[0]), prepare,
+                                    run};
 
 }  // namespace gmm::kernel

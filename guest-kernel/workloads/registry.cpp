@@ -7,7 +7,7 @@ namespace {
 constexpr const Workload* kWorkloads[] = {&kBootWorkload,      &kIpiWorkload,  &kTimerWorkload, &kRing3Workload,
                                           &kExceptionWorkload, &kSpinWorkload, &kPanicWorkload,
                                           &kPageFault1Workload, &kMmap1Workload, &kMixedWorkload, &kMmTestWorkload,
-                                          &kLockHammerWorkload, &kStormWorkload};
+                                          &kLockHammerWorkload, &kStormWorkload, &kMapbenchWorkload};
 // Keys every workload accepts (machine-wide switches).
 constexpr const char* kGlobalKeys[] = {"lockstat"};
 }  // namespace

@@ -15,6 +15,8 @@ constexpr int kExitTimeout = 124;    // --timeout expired
 
 int cmd_run(int argc, char** argv);
 int cmd_mmbench(int argc, char** argv);
+int cmd_native(int argc, char** argv);  // cmd_native.cpp: Linux-native reference (issue 9)
+int cmd_bench(int argc, char** argv);   // cmd_bench.cpp: the benchmark suite (issue 9)
 // Control-socket clients (cmd_control.cpp, issue 6).
 int cmd_list(int argc, char** argv);
 int cmd_info(int argc, char** argv);

@@ -15,6 +15,8 @@ struct Command {
 constexpr Command kCommands[] = {
     {"run", gmm::cli::cmd_run, "boot the guest kernel and run a workload"},
     {"mmbench", gmm::cli::cmd_mmbench, "hosted memory-manager benchmark (host threads, no VM)"},
+    {"native", gmm::cli::cmd_native, "the same workloads on this machine's kernel (Linux-native reference)"},
+    {"bench", gmm::cli::cmd_bench, "benchmark suite: guest, hosted and native runs, charts, BENCHMARKS section"},
     // Control socket clients (cmd_control.cpp, issue 6).
     {"list", gmm::cli::cmd_list, "list running VMs (their control sockets)"},
     {"info", gmm::cli::cmd_info, "show a running VM: state, memory slots, layout"},
