@@ -24,7 +24,7 @@ namespace {
 
 constexpr const char* kKeys[] = {"mm", "placement", "freecache", "size", "iterations", "inject", "threads", "test"};
 constexpr uint32_t kKeyCount = sizeof(kKeys) / sizeof(kKeys[0]);
-constexpr const char* kMapbenchKeys[] = {"mm", "placement", "freecache", "size", "iterations", "inject", "mode"};
+constexpr const char* kMapbenchKeys[] = {"mm", "placement", "freecache", "size", "iterations", "inject", "threads", "mode"};
 
 user::MmKind g_kind;
 uint64_t g_inject;

@@ -29,6 +29,7 @@ struct Panel {
     std::vector<Series> series;
     bool reference = false;  // dashed linear-scaling line at each series' 1-vCPU value
     std::string empty_note;  // shown when no series has points
+    bool log_y = false;      // series orders of magnitude apart (hosted vs native)
 };
 
 const char* const kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
@@ -95,8 +96,9 @@ std::string lines_script(const std::string& title, const std::vector<Panel>& pan
                   "plot -1 notitle\n";
             continue;
         }
-        gp += "set logscale x 2\nset xrange [0.8:" + fmt(xmax) + "]\nset xtics (" + xtics + ")\nset ytics\n"
-              "set yrange [0:*]\nset xlabel \"vCPUs / threads\"\nset ylabel " + quoted(pn.ylabel) + "\n"
+        gp += "unset logscale\nset logscale x 2\nset xrange [0.8:" + fmt(xmax) + "]\nset xtics (" + xtics + ")\nset ytics\n" +
+              std::string(pn.log_y ? "set logscale y\nset yrange [*:*]\n" : "set yrange [0:*]\n") +
+              "set xlabel \"vCPUs / threads\"\nset ylabel " + quoted(pn.ylabel) + "\n"
               "set key top right samplen 2 spacing 0.9 font \",7\"\n";
         std::string plot;
         bool ref_titled = false;
@@ -212,9 +214,10 @@ ChartResult draw_charts(const std::string& dir, const std::vector<AggregateRow>&
             return p;
         }), plan.vcpus)});
     scripts.push_back({"throughput-host", lines_script(
-        "hosted guestmm and Linux-native throughput per thread (median, bars min-max)",
+        "hosted guestmm and Linux-native throughput per thread (median, bars min-max; log scale)",
         panels_for([&](const std::string& w) {
             Panel p{w, "ops/s per thread", {}, true, skip_note(rows, Env::Hosted, w)};
+            p.log_y = true;
             for (size_t i = 0; i < plan.policies.size(); ++i)
                 p.series.push_back(series_of(rows, Env::Hosted, w, plan.policies[i], plan.vcpus, "ops_per_sec_per_thread", i));
             p.series.push_back(series_of(rows, Env::Native, w, "linux", plan.vcpus, "ops_per_sec_per_thread", 0));

@@ -5,6 +5,7 @@
 // the BENCHMARKS.md section. docs/bench.md describes it.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -283,7 +284,12 @@ int cmd_bench(int argc, char** argv) {
     meta.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     const std::vector<AggregateRow> rows = aggregate(runs);
-    ChartPlan plan{cfg.policies, cfg.vcpus, cfg.workloads};
+    // Every vCPU count that occurs (the tiny suite runs mixed at 2).
+    std::vector<unsigned> vcpus;
+    for (const Case& c : cases)
+        if (std::find(vcpus.begin(), vcpus.end(), c.vcpus) == vcpus.end()) vcpus.push_back(c.vcpus);
+    std::sort(vcpus.begin(), vcpus.end());
+    ChartPlan plan{cfg.policies, vcpus, cfg.workloads};
     const ChartResult charts = draw_charts(a.out + "/charts", rows, plan);
     for (const std::string& n : charts.not_drawn) progress.note("bench: chart not drawn: " + n);
 

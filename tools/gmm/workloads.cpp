@@ -62,7 +62,7 @@ const std::vector<WorkloadSpec>& workloads() {
          {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "rounds per thread"},
           {"mode", ParamKind::Choice, 0, 0, {"local", "pipeline", "global"}, "local",
            "local: own region; pipeline: hand regions to the next thread; global: one shared region"},
-          kInjectParam},
+          kThreadsParam, kInjectParam},
          true},
         {"lockhammer", 1, "every vCPU takes a lock N times in ring 0 (lockstat: contended vs disjoint locks)",
          {{"shared", ParamKind::Choice, 0, 0, {"0", "1"}, "1", "1: one lock for all vCPUs, 0: one lock per vCPU"},
