@@ -127,19 +127,22 @@ std::string mixed_script(const std::vector<AggregateRow>& rows, const ChartPlan&
         std::vector<std::array<std::string, 3>> rows;  // label, solo, mixed
     };
     std::vector<Bars> panels;
-    for (Env env : {Env::Guest, Env::Hosted})
+    size_t cols = 0;
+    for (unsigned v : plan.vcpus) cols += v >= 2;
+    // One row per runner: their rates are orders of magnitude apart.
+    for (Env env : {Env::Guest, Env::Hosted, Env::Native})
         for (unsigned v : plan.vcpus) {
             if (v < 2) continue;
-            Bars b{std::string(env == Env::Guest ? "guest" : "hosted + native") + ", " + std::to_string(v) +
-                       " threads (1 churner)", {}};
-            std::vector<std::pair<Env, std::string>> cells;
-            for (const std::string& p : plan.policies) cells.push_back({env, p});
-            if (env == Env::Hosted) cells.push_back({Env::Native, "linux"});
-            for (const auto& [e, p] : cells) {
-                const double solo = median_of(rows, e, "page_fault1", p, v - 1, "ops_per_sec_per_thread");
-                const double mixed = median_of(rows, e, "mixed", p, v, "faulter_ops_per_sec_per_thread");
+            Bars b{std::string(env_name(env)) + ", " + std::to_string(v) + " threads (1 churner)", {}};
+            const std::vector<std::string> ps = env == Env::Native ? std::vector<std::string>{"linux"} : plan.policies;
+            for (const std::string& p : ps) {
+                const double solo = median_of(rows, env, "page_fault1", p, v - 1, "ops_per_sec_per_thread");
+                const double mixed = median_of(rows, env, "mixed", p, v, "faulter_ops_per_sec_per_thread");
                 if (std::isnan(solo) && std::isnan(mixed)) continue;
-                b.rows.push_back({policy_label(p), std::isnan(solo) ? "NaN" : fmt(solo), std::isnan(mixed) ? "NaN" : fmt(mixed)});
+                std::string label = policy_label(p);
+                if (!std::isnan(solo) && !std::isnan(mixed) && solo > 0)
+                    label += " (kept " + std::to_string(int(std::lround(100 * mixed / solo))) + "%)";
+                b.rows.push_back({label, std::isnan(solo) ? "NaN" : fmt(solo), std::isnan(mixed) ? "NaN" : fmt(mixed)});
             }
             panels.push_back(b);
         }
@@ -149,7 +152,8 @@ std::string mixed_script(const std::vector<AggregateRow>& rows, const ChartPlan&
         for (const auto& r : panels[p].rows) gp += quoted(r[0]) + " " + r[1] + " " + r[2] + "\n";
         gp += "EOD\n";
     }
-    gp += "set multiplot layout 2," + std::to_string((panels.size() + 1) / 2) +
+    gp += "set multiplot layout " + std::to_string(cols ? (panels.size() + cols - 1) / cols : 1) + "," +
+          std::to_string(cols ? cols : 1) +
           " title \"page faults per second per faulting thread: alone (page_fault1 at N-1 threads) vs beside an mmap/munmap churner (mixed at N)\"\n"
           "set style data histogram\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
           "set boxwidth 0.9\nset xtics rotate by -30 font \",7\"\nset yrange [0:*]\nset key top right font \",7\"\n"

@@ -60,7 +60,8 @@ std::string extract_metrics(Env env, const vmm::JsonValue& j, unsigned threads, 
     if (env == Env::Guest) {
         if (const vmm::JsonValue* m = j.find("kvm_mode"); m && m->type == vmm::JsonValue::Type::String)
             out.kvm_mode = m->string;
-        if (double v = num(j.find("guest_kernel_insns_per_op")); !std::isnan(v)) out.metrics["guest_kernel_insns_per_op"] = v;
+        for (const char* k : {"guest_kernel_insns_per_op", "guest_kernel_insns_per_fault"})
+            if (double v = num(j.find(k)); !std::isnan(v)) out.metrics[k] = v;
         if (const vmm::JsonValue* ls = j.find("lockstat"); ls && ls->type == vmm::JsonValue::Type::Array && out.ops_total) {
             double cont = 0, bounces = 0;
             for (const vmm::JsonValue& row : ls->items) {

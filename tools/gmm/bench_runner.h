@@ -19,6 +19,7 @@ inline const char* const kMetrics[] = {
     "ops_per_sec_per_thread",          // ops_per_sec / threads
     "faulter_ops_per_sec_per_thread",  // mixed: mean rate of the faulting threads
     "guest_kernel_insns_per_op",       // guest: KVM insn_emulation per op (exact here)
+    "guest_kernel_insns_per_fault",    // guest: the same over the touch loops only (page-faulting workloads)
     "contentions_per_op",              // guest lockstat, all lock classes
     "con_bounces_per_op",
     "wall_seconds",                    // the child process, start to exit
