@@ -62,6 +62,10 @@ TEST_CASE("the tiny suite writes every output file and each parses", "[bench]") 
                     CHECK(run.find("ops_per_sec")->number > 0);
                     CHECK(slurp(dir + "/" + run.find("report")->string).size() > 0);
                 }
+                // Two threads, one round of 16 pages: each touches its own and the handed-over
+                // region (pipeline) or both slices (global).
+                if (status == "ok" && std::string(env) == "guest" && std::string(w).rfind("mapbench_", 0) == 0)
+                    CHECK(run.find("ops_total")->number == (std::string(w) == "mapbench_local" ? 16 : 64));
                 if (std::string(env) == "guest" && status == "ok") {
                     CHECK(run.find("guest_kernel_insns_per_op")->number > 0);
                     CHECK(run.find("contentions_per_op") != nullptr);

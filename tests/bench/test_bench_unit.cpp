@@ -257,3 +257,47 @@ TEST_CASE("without gmm's plotting tool the suite still writes its results and na
     CHECK(csv[1][5] == "ok");
     CHECK(std::system(("rm -rf '" + dir + "'").c_str()) == 0);
 }
+
+TEST_CASE("a guest report gives per-op lock contention, instructions and the mixed faulters' own rate", "[bench]") {
+    const char* report = R"({"workload": "mixed", "vcpus": 3, "kvm_mode": "emulated", "ops_total": 200,
+        "ops_per_sec": 600.0, "guest_kernel_insns_per_op": 900.5, "guest_kernel_insns_per_fault": 550.0,
+        "per_vcpu": [{"vcpu": 0, "ops": 20, "results": {"measured_ns": 1000000000}},
+                     {"vcpu": 1, "ops": 90, "results": {"measured_ns": 500000000}},
+                     {"vcpu": 2, "ops": 90, "results": {"measured_ns": 1000000000}}],
+        "lockstat": [{"class": "mm", "contentions": 30, "con_bounces": 10},
+                     {"class": "ptl", "contentions": 10, "con_bounces": 0}]})";
+    auto j = gmm::vmm::parse_json(report);
+    REQUIRE(j);
+    RunRecord r;
+    r.c = Case{Env::Guest, "mixed", "global", 3, ""};
+    CHECK(extract_metrics(Env::Guest, *j, 3, r).empty());
+    CHECK(r.ops_total == 200);
+    CHECK(r.kvm_mode == "emulated");
+    CHECK(r.metrics.at("ops_per_sec_per_thread") == Approx(200));
+    CHECK(r.metrics.at("guest_kernel_insns_per_op") == Approx(900.5));
+    CHECK(r.metrics.at("guest_kernel_insns_per_fault") == Approx(550));
+    CHECK(r.metrics.at("contentions_per_op") == Approx(0.2));
+    CHECK(r.metrics.at("con_bounces_per_op") == Approx(0.05));
+    // vCPU 0 churns; vCPUs 1 and 2 fault at 180 and 90 ops/s.
+    CHECK(r.metrics.at("faulter_ops_per_sec_per_thread") == Approx(135));
+}
+
+TEST_CASE("a report without ops is an error, not a zero", "[bench]") {
+    auto j = gmm::vmm::parse_json(R"({"workload": "page_fault1", "exit": {"status": 0}})");
+    REQUIRE(j);
+    RunRecord r;
+    r.c = Case{Env::Guest, "page_fault1", "global", 1, ""};
+    CHECK(extract_metrics(Env::Guest, *j, 1, r) == "report has no ops_total/ops_per_sec");
+    CHECK(r.metrics.empty());
+}
+
+TEST_CASE("a host report's mixed faulter rate averages the page_fault1 threads only", "[bench]") {
+    auto j = gmm::vmm::parse_json(R"({"ops_total": 10, "ops_per_sec": 1000.0, "per_thread": [100.0, 400.0, 500.0],
+        "per_thread_workload": ["mmap1", "page_fault1", "page_fault1"]})");
+    REQUIRE(j);
+    RunRecord r;
+    r.c = Case{Env::Hosted, "mixed", "global", 3, ""};
+    CHECK(extract_metrics(Env::Hosted, *j, 3, r).empty());
+    CHECK(r.metrics.at("faulter_ops_per_sec_per_thread") == Approx(450));
+    CHECK(r.metrics.count("guest_kernel_insns_per_op") == 0);
+}

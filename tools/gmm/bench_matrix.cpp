@@ -153,8 +153,10 @@ std::vector<Case> build_cases(const SuiteConfig& cfg, const std::string& filter)
     };
     for (const std::string& w : cfg.workloads) {
         std::vector<unsigned> vcpus = cfg.vcpus;
-        // A tiny suite still needs a faulting thread beside mixed's churner.
-        if (cfg.kind == SuiteKind::Tiny && w == "mixed") vcpus = {2};
+        // A tiny suite still needs a faulting thread beside mixed's churner,
+        // and a second thread to hand regions to or share them with.
+        if (cfg.kind == SuiteKind::Tiny && (w == "mixed" || w == "mapbench_pipeline" || w == "mapbench_global"))
+            vcpus = {2};
         for (unsigned v : vcpus)
             for (Env env : cfg.envs) {
                 if (env == Env::Native) add(env, w, "linux", v);
