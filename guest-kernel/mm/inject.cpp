@@ -119,9 +119,16 @@ void inject_plant(uint64_t which) {
         break;
     }
     case GMM_INJECT_LEAKED_FREE_RANGE: {
-        auto* root = ptr<gmm_free_node>(*ptr<uint64_t>(roots().free_root_slot_gva));
-        GMM_ASSERT(root && root->end - root->start > page);
-        root->end -= page;  // neither mapped nor free any more
+        // Any free range longer than a page (the root may be a one-page gap
+        // between the runtime's own mappings); max_len says which subtree has one.
+        auto* node = ptr<gmm_free_node>(*ptr<uint64_t>(roots().free_root_slot_gva));
+        GMM_ASSERT(node && node->max_len > page);
+        while (node->end - node->start <= page) {
+            auto* left = node->left ? ptr<gmm_free_node>(node->left) : nullptr;
+            node = left && left->max_len > page ? left : ptr<gmm_free_node>(node->right);
+            GMM_ASSERT(node != nullptr);
+        }
+        node->end -= page;  // neither mapped nor free any more
         break;
     }
     case GMM_INJECT_WRONG_MAPCOUNT:
