@@ -50,6 +50,13 @@ std::string quoted(const std::string& s) {
     return out + "\"";
 }
 
+// A quoted gnuplot label broken before each parenthesis, so a long skip reason fits its panel.
+std::string wrapped(const std::string& s) {
+    std::string q = quoted(s);
+    for (size_t at = 0; (at = q.find(" (", at)) != std::string::npos;) q.replace(at, 2, "\\n(");
+    return q;
+}
+
 Series series_of(const std::vector<AggregateRow>& rows, Env env, const std::string& workload,
                  const std::string& policy, const std::vector<unsigned>& vcpus, const char* metric, size_t color) {
     Series s{policy_label(policy) + (env == Env::Native ? " (native)" : ""), color_for(policy, color), "", {}};
@@ -92,7 +99,7 @@ std::string lines_script(const std::string& title, const std::vector<Panel>& pan
         for (const Series& s : pn.series) any |= !s.points.empty();
         if (!any) {
             gp += "unset logscale\nset xrange [0:1]\nset yrange [0:1]\nunset xtics\nunset ytics\nunset xlabel\n"
-                  "unset ylabel\nunset key\nset label 1 " + quoted(pn.empty_note) + " at 0.5,0.5 center font \",8\"\n"
+                  "unset ylabel\nunset key\nset label 1 " + wrapped(pn.empty_note) + " at 0.5,0.5 center font \",8\"\n"
                   "plot -1 notitle\n";
             continue;
         }
@@ -136,7 +143,7 @@ std::string mixed_script(const std::vector<AggregateRow>& rows, const ChartPlan&
             Bars b{std::string(env_name(env)) + ", " + std::to_string(v) + " threads (1 churner)", {}};
             const std::vector<std::string> ps = env == Env::Native ? std::vector<std::string>{"linux"} : plan.policies;
             for (const std::string& p : ps) {
-                const double solo = median_of(rows, env, "page_fault1", p, v - 1, "ops_per_sec_per_thread");
+                const double solo = median_of(rows, env, "page_fault1", p, 1, "ops_per_sec_per_thread");
                 const double mixed = median_of(rows, env, "mixed", p, v, "faulter_ops_per_sec_per_thread");
                 if (std::isnan(solo) && std::isnan(mixed)) continue;
                 std::string label = policy_label(p);
@@ -154,13 +161,15 @@ std::string mixed_script(const std::vector<AggregateRow>& rows, const ChartPlan&
     }
     gp += "set multiplot layout " + std::to_string(cols ? (panels.size() + cols - 1) / cols : 1) + "," +
           std::to_string(cols ? cols : 1) +
-          " title \"page faults per second per faulting thread: alone (page_fault1 at N-1 threads) vs beside an mmap/munmap churner (mixed at N)\"\n"
+          " title \"page faults per second per faulting thread: alone (page_fault1, 1 thread) vs beside an mmap/munmap churner (mixed, N threads)\"\n"
           "set style data histogram\nset style histogram clustered gap 1\nset style fill solid 0.8 border -1\n"
           "set boxwidth 0.9\nset xtics rotate by -30 font \",7\"\nset yrange [0:*]\nset key top right font \",7\"\n"
           "set ylabel \"faults/s per faulting thread\"\n";
     for (size_t p = 0; p < panels.size(); ++p) {
         gp += "unset label\nset title " + quoted(panels[p].title) + "\n";
-        if (panels[p].rows.empty()) {
+        bool any = false;  // gnuplot refuses a histogram without one valid point
+        for (const auto& r : panels[p].rows) any |= r[1] != "NaN" || r[2] != "NaN";
+        if (!any) {
             gp += "set label 1 \"not run\" at graph 0.5,0.5 center\nplot -1 notitle\n";
             continue;
         }

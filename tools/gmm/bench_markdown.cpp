@@ -66,6 +66,10 @@ std::string markdown_section(const SuiteMeta& meta, const std::vector<AggregateR
     std::snprintf(run, sizeof run, "- %u repeat(s), policies interleaved run by run; medians over repeats; suite took %.0f s.\n",
                   meta.repeat, meta.duration_s);
     md += run;
+    md += "- Load average (1, 5, 15 min) at the start: " + (meta.load_start.empty() ? "unknown" : meta.load_start) +
+          "; at the end: " + (meta.load_end.empty() ? "unknown" : meta.load_end) +
+          ". Above about 2.5 on a 2-core machine the threads of a run do not get their own cores and scaling ratios "
+          "are unreliable.\n";
     md += "- Command: `" + meta.command_line + "`; per-run and aggregate JSON/CSV in the output directory "
           "(runs.json, runs.csv, summary.json, summary.csv).\n\n";
 
@@ -133,15 +137,15 @@ std::string markdown_section(const SuiteMeta& meta, const std::vector<AggregateR
         }
 
     md += "\n### Mixed: a faulting thread beside an mmap/munmap churner, against its rate alone\n\n";
-    md += "Alone = page_fault1 per-thread rate at N−1 threads; in mixed = the faulting threads' own rate at N threads "
-          "(thread 0 churns). Kept = in mixed ÷ alone.\n\n";
+    md += "Alone = page_fault1 at 1 thread (the solo rate); in mixed = the faulting threads' own rate at N threads "
+          "(thread 0 churns; at N = 4 the three faulters also share the 2 cores). Kept = in mixed ÷ alone.\n\n";
     md += "| env | policy | N | alone (faults/s/thread) | in mixed | kept |\n|---|---|---|---|---|---|\n";
     for (Env env : {Env::Guest, Env::Hosted, Env::Native}) {
         std::vector<std::string> ps = env == Env::Native ? std::vector<std::string>{"linux"} : plan.policies;
         for (const std::string& p : ps)
             for (unsigned v : plan.vcpus) {
                 if (v < 2) continue;
-                const double solo = median_of(rows, env, "page_fault1", p, v - 1, "ops_per_sec_per_thread");
+                const double solo = median_of(rows, env, "page_fault1", p, 1, "ops_per_sec_per_thread");
                 const double mixed = median_of(rows, env, "mixed", p, v, "faulter_ops_per_sec_per_thread");
                 if (std::isnan(solo) && std::isnan(mixed)) continue;
                 md += std::string("| ") + env_name(env) + " | " + policy_label(p) + " | " + std::to_string(v) + " | " +
@@ -195,8 +199,14 @@ std::string markdown_section(const SuiteMeta& meta, const std::vector<AggregateR
             for (const std::string& x : notes) seen |= x == n;
             if (!seen) notes.push_back(n);
         }
+    for (const AggregateRow& r : rows)
+        if (r.status == "ok" && r.runs_failed)
+            notes.push_back(std::string(env_name(r.env)) + " " + r.workload + " " + policy_label(r.policy) + " v" +
+                            std::to_string(r.vcpus) + ": " + std::to_string(r.runs_failed) + " of " +
+                            std::to_string(r.runs_ok + r.runs_failed) + " runs failed (medians over the others): " +
+                            r.reason);
     if (!notes.empty()) {
-        md += "\n### Not measured\n\n";
+        md += "\n### Not measured, or failed\n\n";
         for (const std::string& n : notes) md += "- " + n + "\n";
     }
 

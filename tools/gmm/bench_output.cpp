@@ -38,6 +38,8 @@ void meta_json(vmm::JsonWriter& j, const SuiteMeta& m) {
     j.key("cores"); j.u64(m.cores);
     j.key("kernel"); j.string(m.kernel);
     j.key("kvm_mode"); j.string(m.kvm_mode);
+    j.key("load_average_start"); j.string(m.load_start);
+    j.key("load_average_end"); j.string(m.load_end);
     j.end_object();
     j.key("sizes"); j.begin_object();
     j.key("size_bytes"); j.u64(m.sizes.size_bytes);
@@ -86,6 +88,13 @@ std::vector<AggregateRow> aggregate(const std::vector<RunRecord>& runs) {
             if (auto s = spread(v)) row.metrics[k] = *s;
     }
     return rows;
+}
+
+std::string load_average() {
+    std::ifstream in("/proc/loadavg");
+    std::string a, b, c;
+    if (!(in >> a >> b >> c)) return "";
+    return a + " " + b + " " + c;
 }
 
 SuiteMeta machine_meta() {

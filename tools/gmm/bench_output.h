@@ -27,11 +27,14 @@ std::vector<AggregateRow> aggregate(const std::vector<RunRecord>& runs);
 struct SuiteMeta {
     std::string suite, started_utc, command_line;
     std::string cpu_model, kernel, kvm_mode;
+    std::string load_start, load_end;  // /proc/loadavg's three averages
     unsigned cores = 0, repeat = 0;
     double duration_s = 0;
     SuiteSizes sizes{};
 };
 SuiteMeta machine_meta();  // cpu_model, cores, kernel
+std::string load_average();  // "1.23 0.98 0.75" from /proc/loadavg, or ""
+
 
 std::string runs_json(const SuiteMeta& meta, const std::vector<RunRecord>& runs);
 std::string runs_csv(const std::vector<RunRecord>& runs);

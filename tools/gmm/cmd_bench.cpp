@@ -248,6 +248,7 @@ int cmd_bench(int argc, char** argv) {
     SuiteMeta meta = machine_meta();
     meta.suite = suite_name(a.suite);
     meta.started_utc = utc_now();
+    meta.load_start = load_average();
     meta.repeat = repeats;
     meta.sizes = cfg.sizes;
     meta.command_line = "gmm";
@@ -282,6 +283,7 @@ int cmd_bench(int argc, char** argv) {
         }
     progress.done();
     meta.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    meta.load_end = load_average();
 
     const std::vector<AggregateRow> rows = aggregate(runs);
     // Every vCPU count that occurs (the tiny suite runs mixed at 2).
