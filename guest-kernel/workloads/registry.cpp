@@ -7,7 +7,10 @@ namespace {
 constexpr const Workload* kWorkloads[] = {&kBootWorkload,      &kIpiWorkload,  &kTimerWorkload, &kRing3Workload,
                                           &kExceptionWorkload, &kSpinWorkload, &kPanicWorkload,
                                           &kPageFault1Workload, &kMmap1Workload, &kMixedWorkload, &kMmTestWorkload,
-                                          &kLockHammerWorkload, &kStormWorkload, &kMapbenchWorkload};
+                                          &kLockHammerWorkload, &kStormWorkload,
+                                          &kBlkCheckWorkload,
+                                          &kPageFault2Workload, &kPageFault3Workload, &kMmap2Workload,
+                                          &kIoRaceWorkload, &kMapbenchWorkload};
 // Keys every workload accepts (machine-wide switches).
 constexpr const char* kGlobalKeys[] = {"lockstat"};
 }  // namespace
