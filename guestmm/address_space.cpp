@@ -121,10 +121,11 @@ Status AddressSpace::protect(Gva addr, uint64_t length, Prot prot) {
                                           : ExtentsOps::protect(*this, addr.value(), e, prot);
 }
 
-FaultResult AddressSpace::fault_impl(Gva addr, Access access, const FaultToken* revalidate) {
+// current_cpu(), not p_->cpu_id(): one GS load instead of a virtual call in the guest.
+inline FaultResult AddressSpace::fault_impl(Gva addr, Access access, const FaultToken* revalidate) {
     uint64_t va = addr.align_down(kPageSize).value();
-    if (va < user_start_ || va >= user_end_) {
-        counters_.add(p_->cpu_id(), Counter::FaultsSegv);
+    if (__builtin_expect(va < user_start_ || va >= user_end_, 0)) {
+        counters_.add(current_cpu(*p_), Counter::FaultsSegv);
         FaultResult r;
         r.kind = FaultKind::Segv;
         r.segv = SegvReason::OutOfRange;
@@ -132,14 +133,16 @@ FaultResult AddressSpace::fault_impl(Gva addr, Access access, const FaultToken* 
     }
     FaultResult r = opts_.policy == Policy::Global ? GlobalOps::fault(*this, va, access, revalidate)
                                                    : ExtentsOps::fault(*this, va, access, revalidate);
-    uint32_t cpu = p_->cpu_id();
-    if (r.kind == FaultKind::Segv) counters_.add(cpu, Counter::FaultsSegv);
-    else if (r.kind == FaultKind::NeedsIo) counters_.add(cpu, Counter::FaultsNeedIo);
+    if (__builtin_expect(r.kind != FaultKind::Installed, 0)) {
+        const uint32_t cpu = current_cpu(*p_);
+        if (r.kind == FaultKind::Segv) counters_.add(cpu, Counter::FaultsSegv);
+        else if (r.kind == FaultKind::NeedsIo) counters_.add(cpu, Counter::FaultsNeedIo);
+    }
     return r;
 }
 
 FaultResult AddressSpace::fault(Gva addr, Access access) {
-    counters_.add(p_->cpu_id(), Counter::Faults);
+    counters_.add(current_cpu(*p_), Counter::Faults);
     return fault_impl(addr, access, nullptr);
 }
 

@@ -4,6 +4,7 @@
 #include "address_space.h"
 #include "extent.h"
 #include "pagetable.h"
+#include "pte.h"
 
 namespace gmm::mm {
 
@@ -18,8 +19,24 @@ struct FaultTarget {
 
 // Installs (or upgrades) the PTE for va in leaf d; caller holds d->ptl and has
 // found `t` covering va. Never sleeps: returns NeedsIo with a pinned token.
-FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d, uint64_t va, Access access,
-                           const FaultTarget& t);
+// The common case (first touch of anonymous memory) is inline; the rest
+// (upgrades, file pages, copy-on-write, races) is resolve_locked_slow.
+FaultResult resolve_locked_slow(AddressSpace& as, Platform& p, Counters& c, PtDesc* d, uint64_t va, Access access,
+                                const FaultTarget& t);
+inline FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d, uint64_t va,
+                                  Access access, const FaultTarget& t) {
+    uint64_t* slot = &d->table[slot_index(1, va)];
+    if (__builtin_expect(t.object != nullptr || *slot != 0 || !pte::prot_allows(t.prot, access), 0))
+        return resolve_locked_slow(as, p, c, d, va, access, t);
+    uint64_t frame;
+    if (!alloc_mapped_frame(p, &frame)) return fault_result(FaultKind::NoMem);  // mapcount is 1 already
+    __atomic_store_n(slot, pte::make_leaf(frame, t.prot, true, true), __ATOMIC_RELEASE);
+    ++d->used;
+    const uint32_t cpu = current_cpu(p);
+    c.add(cpu, Counter::FramesAllocated);
+    c.add(cpu, Counter::FaultsInstalled);
+    return fault_result(FaultKind::Installed);
+}
 
 struct ExtentsOps {
     static Res<Gva> map(AddressSpace& as, uint64_t s, uint64_t e, bool fixed, const ExtentAttrs& attrs);
@@ -27,6 +44,8 @@ struct ExtentsOps {
     static Status protect(AddressSpace& as, uint64_t s, uint64_t e, Prot prot);
     static FaultResult fault(AddressSpace& as, uint64_t va, Access access, const FaultToken* revalidate);
     static void query(AddressSpace& as, uint64_t s, uint64_t e, void (*fn)(const Extent&, void*), void* ctx);
+    static PtDesc* fault_walk_slow(AddressSpace& as, uint64_t va, Access access, const FaultToken* reval,
+                                   FaultResult& out);
 };
 
 struct GlobalOps {

@@ -10,12 +10,15 @@
 
 namespace gmm::mm {
 
+namespace detail {
+const LockHooks* g_lock_hooks = nullptr;
+}
+
 namespace {
-const LockHooks* g_hooks = nullptr;
 
 inline void hook(void (*LockHooks::*fn)(LockClass, LockSide, const void*), LockClass c, LockSide s,
                  const void* l) {
-    const LockHooks* h = __atomic_load_n(&g_hooks, __ATOMIC_RELAXED);
+    const LockHooks* h = __atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED);
     if (__builtin_expect(h != nullptr, 0) && h->*fn) (h->*fn)(c, s, l);
 }
 inline uint32_t owner_of(uint32_t w) { return w & 0xffffu; }
@@ -23,8 +26,8 @@ inline uint32_t stat_index(LockClass c, LockSide s) { return 2 * uint32_t(c) + u
 static_assert(TicketLock::kNoCpu == kLockStatNoCpu);
 }  // namespace
 
-void set_lock_hooks(const LockHooks* hooks) { __atomic_store_n(&g_hooks, hooks, __ATOMIC_RELEASE); }
-const LockHooks* lock_hooks() { return __atomic_load_n(&g_hooks, __ATOMIC_ACQUIRE); }
+void set_lock_hooks(const LockHooks* hooks) { __atomic_store_n(&detail::g_lock_hooks, hooks, __ATOMIC_RELEASE); }
+const LockHooks* lock_hooks() { return __atomic_load_n(&detail::g_lock_hooks, __ATOMIC_ACQUIRE); }
 
 bool TicketLock::is_locked() const {
     uint32_t w = __atomic_load_n(&word_, __ATOMIC_ACQUIRE);
@@ -71,13 +74,14 @@ void TicketLock::wait_for_ticket(Platform& p, uint32_t ticket) {
     }
 }
 
-void TicketLock::unlock_raw(Platform& p) {
-    uint32_t w = __atomic_load_n(&word_, __ATOMIC_RELAXED);
-    // Increment the owner half modulo 2^16 without carrying into the ticket half.
-    while (!rmw_compare_exchange(&word_, &w, (w & 0xffff0000u) | ((w + 1) & 0xffffu), true, __ATOMIC_SEQ_CST,
-                                 __ATOMIC_RELAXED)) {
-    }
-    if (__atomic_load_n(&waiters_, __ATOMIC_SEQ_CST) != 0) p.wake_all(&word_);
+void TicketLock::lock_observed_path(Platform& p, LockStatCpu* stats) {
+    if (stats) lock_counted(p, stats);
+    else lock_as(p, LockSide::Exclusive);
+}
+
+void TicketLock::unlock_observed_path(Platform& p, LockStatCpu* stats) {
+    if (stats) unlock_counted(p, stats);
+    else unlock_as(p, LockSide::Exclusive);
 }
 
 // last_cpu_ moves on only after hooks and statistics saw the previous acquirer.

@@ -68,4 +68,32 @@ inline uint32_t current_cpu(Platform&) {
 inline uint32_t current_cpu(Platform& p) { return p.cpu_id(); }
 #endif
 
+// Hot-path frame operations. The guest build calls the kernel's allocator
+// directly (guest-kernel/frame_alloc.cpp defines these; the guest has one
+// Platform, GuestPlatform, whose virtual functions do the same): no virtual
+// dispatch and no wrapper layers on every fault. Elsewhere: the virtuals.
+#if defined(GMM_GUEST)
+// A zero frame whose mapcount is already 1 (one PTE is about to refer to it).
+bool guest_alloc_mapped_frame(uint64_t* phys);
+void guest_frame_mapped(uint64_t phys, int32_t delta);
+#endif
+inline bool alloc_mapped_frame(Platform& p, uint64_t* phys) {
+#if defined(GMM_GUEST)
+    (void)p;
+    return guest_alloc_mapped_frame(phys);
+#else
+    if (!p.alloc_zeroed_frame(phys)) return false;
+    p.frame_mapped(*phys, 1);
+    return true;
+#endif
+}
+inline void frame_mapped(Platform& p, uint64_t phys, int32_t delta) {
+#if defined(GMM_GUEST)
+    (void)p;
+    guest_frame_mapped(phys, delta);
+#else
+    p.frame_mapped(phys, delta);
+#endif
+}
+
 }  // namespace gmm::mm

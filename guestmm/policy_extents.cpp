@@ -343,31 +343,56 @@ Status ExtentsOps::protect(AddressSpace& as, uint64_t s, uint64_t e, Prot prot) 
     return Ok{};
 }
 
-FaultResult ExtentsOps::fault(AddressSpace& as, uint64_t va, Access access, const FaultToken* reval) {
+// The upper levels when a table on the way is missing: hier records are
+// pushed down into a new child here. Returns the leaf, or sets `out`.
+PtDesc* ExtentsOps::fault_walk_slow(AddressSpace& as, uint64_t va, Access access, const FaultToken* reval,
+                               FaultResult& out) {
     Platform& p = *as.p_;
     const FaultResult missing = reval ? fault_result(FaultKind::Retry) : fault_result(FaultKind::Segv);
+    out = missing;
     PtDesc* d = as.pt_.root();
     while (d->level > 1) {
         unsigned i = slot_index(d->level, va);
         PtDesc* c = PageTables::child(d, i);
         if (!c) {
-            if (as.opts_.placement != Placement::Hier || d->level > kMaxHierLevel) return missing;
+            if (as.opts_.placement != Placement::Hier || d->level > kMaxHierLevel) return nullptr;
             LockGuard g(d->ptl, p);
             c = PageTables::child(d, i);
             if (!c) {
                 const Extent* x = ExtentList::find(d->extents, va);
-                if (!x || (reval && x->generation != reval->extent_generation)) return missing;
-                if (!pte::prot_allows(x->prot, access)) return fault_result(FaultKind::Segv, SegvReason::AccessDenied);
+                if (!x || (reval && x->generation != reval->extent_generation)) return nullptr;
+                if (!pte::prot_allows(x->prot, access)) {
+                    out = fault_result(FaultKind::Segv, SegvReason::AccessDenied);
+                    return nullptr;
+                }
                 Ctx ctx = make_ctx(as, p, as.pt_, as.small_slab_, as.counters_, as.opts_.placement);
                 c = push_down_locked(ctx, d, i);
-                if (!c) return fault_result(FaultKind::NoMem);
+                if (!c) {
+                    out = fault_result(FaultKind::NoMem);
+                    return nullptr;
+                }
             }
         }
         d = c;
     }
+    return d;
+}
+
+// The fault path's cost is budgeted (BENCHMARKS.md, "Fault-path instruction
+// budget"): an unrolled lock-free walk, the leaf's PTL, an inline extent
+// lookup and the inline anonymous install; anything unusual is out of line.
+FaultResult ExtentsOps::fault(AddressSpace& as, uint64_t va, Access access, const FaultToken* reval) {
+    Platform& p = *as.p_;
+    PtDesc* d = as.pt_.find_leaf_fast(va);
+    if (__builtin_expect(d == nullptr, 0)) {
+        FaultResult r;
+        d = fault_walk_slow(as, va, access, reval, r);
+        if (!d) return r;
+    }
     LockGuard g(d->ptl, p);
     const Extent* x = ExtentList::find(d->extents, va);
-    if (!x || (reval && x->generation != reval->extent_generation)) return missing;
+    if (__builtin_expect(!x || (reval && x->generation != reval->extent_generation), 0))
+        return fault_result(reval ? FaultKind::Retry : FaultKind::Segv);
     FaultTarget t{x->prot, x->shared, x->object, x->object ? x->page_index + ((va - x->start) >> kPageShift) : 0,
                   x->generation};
     return resolve_locked(as, p, as.counters_, d, va, access, t);
