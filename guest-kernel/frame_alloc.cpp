@@ -50,13 +50,6 @@ void set_meta(uint64_t gpa, uint8_t state, uint16_t refcount) {
 
 uint64_t kernel_gpa(const void* p) { return reinterpret_cast<uint64_t>(p) - GMM_KERNEL_IMAGE_GVA; }
 
-// This CPU's index in one GS-relative load (this_cpu().cpu_index is two).
-inline uint32_t cpu_index() {
-    uint32_t cpu;
-    asm("movl %%gs:%c1, %0" : "=r"(cpu) : "i"(__builtin_offsetof(PerCpu, cpu_index)));
-    return cpu;
-}
-
 // The fault path's allocation marks the frame allocated and mapped once in
 // one 8-byte store: state ALLOCATED, flags 0, mapcount 1, refcount 1,
 // alloc_seq + 1 (a free frame has mapcount 0 and nobody else can see it).
@@ -147,8 +140,8 @@ using namespace gmm::kernel;
 
 // Declared in guestmm/platform.h: the fault path's allocation, inline cases
 // first (this CPU's clean cache, then the bump pointer); the rest as before.
-bool guest_alloc_mapped_frame(uint64_t* phys) {
-    CpuFrames& c = g_cpu_frames[cpu_index()];
+AllocatedFrame guest_alloc_mapped_frame() {
+    CpuFrames& c = g_cpu_frames[this_cpu_index()];
     uint64_t gpa;
     if (const uint32_t n = c.clean_count; __builtin_expect(n != 0, 1)) {
         gpa = c.clean[n - 1];
@@ -159,15 +152,13 @@ bool guest_alloc_mapped_frame(uint64_t* phys) {
         // fresh frame
     } else {
         Gpa g;
-        if (!frame_try_alloc_zeroed(g)) return false;
+        if (!frame_try_alloc_zeroed(g)) return {0, false};
         frame_mapcount_add(g, 1);
-        *phys = g.value();
-        return true;
+        return {g.value(), true};
     }
     MetaWord* m = reinterpret_cast<MetaWord*>(&g_meta[gpa >> 12]);
     *m = ((*m & kMetaSeqMask) + kMetaSeqOne) | kMetaAllocatedMappedOnce;
-    *phys = gpa;
-    return true;
+    return {gpa, true};
 }
 
 void guest_frame_mapped(uint64_t phys, int32_t delta) { frame_mapcount_add(Gpa(phys), delta); }

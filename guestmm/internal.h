@@ -28,9 +28,9 @@ inline FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, Pt
     uint64_t* slot = &d->table[slot_index(1, va)];
     if (__builtin_expect(t.object != nullptr || *slot != 0 || !pte::prot_allows(t.prot, access), 0))
         return resolve_locked_slow(as, p, c, d, va, access, t);
-    uint64_t frame;
-    if (!alloc_mapped_frame(p, &frame)) return fault_result(FaultKind::NoMem);  // mapcount is 1 already
-    __atomic_store_n(slot, pte::make_leaf(frame, t.prot, true, true), __ATOMIC_RELEASE);
+    const AllocatedFrame f = alloc_mapped_frame(p);  // mapcount is 1 already
+    if (!f.ok) return fault_result(FaultKind::NoMem);
+    __atomic_store_n(slot, pte::make_leaf(f.phys, t.prot, true, true), __ATOMIC_RELEASE);
     ++d->used;
     const uint32_t cpu = current_cpu(p);
     c.add(cpu, Counter::FramesAllocated);

@@ -72,19 +72,24 @@ inline uint32_t current_cpu(Platform& p) { return p.cpu_id(); }
 // directly (guest-kernel/frame_alloc.cpp defines these; the guest has one
 // Platform, GuestPlatform, whose virtual functions do the same): no virtual
 // dispatch and no wrapper layers on every fault. Elsewhere: the virtuals.
+struct AllocatedFrame {  // 16 bytes: returned in two registers
+    uint64_t phys;
+    bool ok;  // false: out of frames
+};
 #if defined(GMM_GUEST)
 // A zero frame whose mapcount is already 1 (one PTE is about to refer to it).
-bool guest_alloc_mapped_frame(uint64_t* phys);
+AllocatedFrame guest_alloc_mapped_frame();
 void guest_frame_mapped(uint64_t phys, int32_t delta);
 #endif
-inline bool alloc_mapped_frame(Platform& p, uint64_t* phys) {
+inline AllocatedFrame alloc_mapped_frame(Platform& p) {
 #if defined(GMM_GUEST)
     (void)p;
-    return guest_alloc_mapped_frame(phys);
+    return guest_alloc_mapped_frame();
 #else
-    if (!p.alloc_zeroed_frame(phys)) return false;
-    p.frame_mapped(*phys, 1);
-    return true;
+    AllocatedFrame f{0, false};
+    f.ok = p.alloc_zeroed_frame(&f.phys);
+    if (f.ok) p.frame_mapped(f.phys, 1);
+    return f;
 #endif
 }
 inline void frame_mapped(Platform& p, uint64_t phys, int32_t delta) {
