@@ -23,19 +23,27 @@ struct FaultTarget {
 // (upgrades, file pages, copy-on-write, races) is resolve_locked_slow.
 FaultResult resolve_locked_slow(AddressSpace& as, Platform& p, Counters& c, PtDesc* d, uint64_t va, Access access,
                                 const FaultTarget& t);
-inline FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d, uint64_t va,
-                                  Access access, const FaultTarget& t) {
-    uint64_t* slot = &d->table[slot_index(1, va)];
-    if (__builtin_expect(t.object != nullptr || *slot != 0 || !pte::prot_allows(t.prot, access), 0))
-        return resolve_locked_slow(as, p, c, d, va, access, t);
+// The first touch of private anonymous memory: no object, an empty slot, and
+// the mapping allows the access.
+inline bool anon_first_touch(const BackingObject* object, const uint64_t* slot, Prot prot, Access access) {
+    return __builtin_expect(object == nullptr && *slot == 0 && pte::prot_allows(prot, access), 1);
+}
+// Installs a fresh zero frame there (caller holds d->ptl).
+inline FaultResult install_anon_locked(Platform& p, Counters& c, PtDesc* d, uint64_t* slot, Prot prot) {
     const AllocatedFrame f = alloc_mapped_frame(p);  // mapcount is 1 already
     if (!f.ok) return fault_result(FaultKind::NoMem);
-    __atomic_store_n(slot, pte::make_leaf(f.phys, t.prot, true, true), __ATOMIC_RELEASE);
+    __atomic_store_n(slot, pte::make_leaf(f.phys, prot, true, true), __ATOMIC_RELEASE);
     ++d->used;
     const uint32_t cpu = current_cpu(p);
     c.add(cpu, Counter::FramesAllocated);
     c.add(cpu, Counter::FaultsInstalled);
     return fault_result(FaultKind::Installed);
+}
+inline FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d, uint64_t va,
+                                  Access access, const FaultTarget& t) {
+    uint64_t* slot = &d->table[slot_index(1, va)];
+    if (anon_first_touch(t.object, slot, t.prot, access)) return install_anon_locked(p, c, d, slot, t.prot);
+    return resolve_locked_slow(as, p, c, d, va, access, t);
 }
 
 struct ExtentsOps {

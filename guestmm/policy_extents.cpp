@@ -393,9 +393,11 @@ FaultResult ExtentsOps::fault(AddressSpace& as, uint64_t va, Access access, cons
     const Extent* x = ExtentList::find(d->extents, va);
     if (__builtin_expect(!x || (reval && x->generation != reval->extent_generation), 0))
         return fault_result(reval ? FaultKind::Retry : FaultKind::Segv);
+    uint64_t* slot = &d->table[slot_index(1, va)];
+    if (anon_first_touch(x->object, slot, x->prot, access)) return install_anon_locked(p, as.counters_, d, slot, x->prot);
     FaultTarget t{x->prot, x->shared, x->object, x->object ? x->page_index + ((va - x->start) >> kPageShift) : 0,
                   x->generation};
-    return resolve_locked(as, p, as.counters_, d, va, access, t);
+    return resolve_locked_slow(as, p, as.counters_, d, va, access, t);
 }
 
 static void query_walk(PtDesc* d, uint64_t s, uint64_t e, void (*fn)(const Extent&, void*), void* ctx) {
