@@ -122,7 +122,7 @@ Status AddressSpace::protect(Gva addr, uint64_t length, Prot prot) {
 }
 
 // current_cpu(), not p_->cpu_id(): one GS load instead of a virtual call in the guest.
-inline FaultResult AddressSpace::fault_impl(Gva addr, Access access, const FaultToken* revalidate) {
+__attribute__((always_inline)) inline FaultResult AddressSpace::fault_impl(Gva addr, Access access, const FaultToken* revalidate) {
     uint64_t va = addr.align_down(kPageSize).value();
     // One result object for every outcome, so it is built in the caller's
     // slot (a 48-byte copy per layer otherwise).

@@ -69,6 +69,31 @@ struct GlobalOps {
     static bool find(AddressSpace& as, uint64_t va, Extent* out);  // quiescent
 };
 
+// Inline (its only caller is AddressSpace::fault_impl): one call layer less per fault.
+// The fault path's cost is budgeted (BENCHMARKS.md, "Fault-path instruction
+// budget"): an unrolled lock-free walk, the leaf's PTL, an inline extent
+// lookup and the inline anonymous install; anything unusual is out of line.
+__attribute__((always_inline)) inline FaultResult ExtentsOps::fault(AddressSpace& as, uint64_t va, Access access,
+                                                                   const FaultToken* reval) {
+    Platform& p = *as.p_;
+    PtDesc* d = as.pt_.find_leaf_fast(va);
+    if (__builtin_expect(d == nullptr, 0)) {
+        FaultResult r;
+        d = fault_walk_slow(as, va, access, reval, r);
+        if (!d) return r;
+    }
+    LockGuard g(d->ptl, p);
+    const Extent* x = ExtentList::find(d->extents, va);
+    if (__builtin_expect(!x || (reval && x->generation != reval->extent_generation), 0))
+        return fault_result(reval ? FaultKind::Retry : FaultKind::Segv);
+    uint64_t* slot = &d->table[slot_index(1, va)];
+    if (anon_first_touch(x->object, slot, x->prot, access))
+        return install_anon_locked(p, as.counters_, d, slot, x->prot);
+    FaultTarget t{x->prot, x->shared, x->object, x->object ? x->page_index + ((va - x->start) >> kPageShift) : 0,
+                  x->generation};
+    return resolve_locked_slow(as, p, as.counters_, d, va, access, t);
+}
+
 void report(CheckReport& r, Invariant which, const char* what, uint64_t a = 0, uint64_t b = 0);
 
 }  // namespace gmm::mm

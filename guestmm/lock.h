@@ -86,7 +86,7 @@ public:
         LockStatCpu* s = lock_stats_this_cpu();
         if (lock_observed(s)) return lock_observed_path(p, s);
         const uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
-        if (__builtin_expect((old & 0xffffu) != (old >> 16), 0)) wait_for_ticket(p, old >> 16);
+        if (__builtin_expect(uint16_t(old) != uint16_t(old >> 16), 0)) wait_for_ticket(p, old >> 16);
         __atomic_store_n(&last_cpu_, uint8_t(current_cpu(p)), __ATOMIC_RELAXED);
     }
     void unlock(Platform& p) {

@@ -19,7 +19,12 @@ struct alignas(kCacheLine) CacheLinePadded {
 template <typename T>
 class PerCpu {
 public:
+#if defined(GMM_GUEST)
+    // The guest's CPU index comes from its own per-CPU area: always < kMaxCpus.
+    T& at(uint32_t cpu) { return slots_[cpu].v; }
+#else
     T& at(uint32_t cpu) { return slots_[cpu % kMaxCpus].v; }
+#endif
     const T& at(uint32_t cpu) const { return slots_[cpu % kMaxCpus].v; }
 
 private:

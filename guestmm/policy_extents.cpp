@@ -378,28 +378,6 @@ PtDesc* ExtentsOps::fault_walk_slow(AddressSpace& as, uint64_t va, Access access
     return d;
 }
 
-// The fault path's cost is budgeted (BENCHMARKS.md, "Fault-path instruction
-// budget"): an unrolled lock-free walk, the leaf's PTL, an inline extent
-// lookup and the inline anonymous install; anything unusual is out of line.
-FaultResult ExtentsOps::fault(AddressSpace& as, uint64_t va, Access access, const FaultToken* reval) {
-    Platform& p = *as.p_;
-    PtDesc* d = as.pt_.find_leaf_fast(va);
-    if (__builtin_expect(d == nullptr, 0)) {
-        FaultResult r;
-        d = fault_walk_slow(as, va, access, reval, r);
-        if (!d) return r;
-    }
-    LockGuard g(d->ptl, p);
-    const Extent* x = ExtentList::find(d->extents, va);
-    if (__builtin_expect(!x || (reval && x->generation != reval->extent_generation), 0))
-        return fault_result(reval ? FaultKind::Retry : FaultKind::Segv);
-    uint64_t* slot = &d->table[slot_index(1, va)];
-    if (anon_first_touch(x->object, slot, x->prot, access)) return install_anon_locked(p, as.counters_, d, slot, x->prot);
-    FaultTarget t{x->prot, x->shared, x->object, x->object ? x->page_index + ((va - x->start) >> kPageShift) : 0,
-                  x->generation};
-    return resolve_locked_slow(as, p, as.counters_, d, va, access, t);
-}
-
 static void query_walk(PtDesc* d, uint64_t s, uint64_t e, void (*fn)(const Extent&, void*), void* ctx) {
     if (d->level == 1) {
         for (const Extent* x = d->extents; x && x->start < e; x = x->next)
