@@ -122,16 +122,16 @@ Status AddressSpace::protect(Gva addr, uint64_t length, Prot prot) {
 }
 
 // current_cpu(), not p_->cpu_id(): one GS load instead of a virtual call in the guest.
-__attribute__((always_inline)) inline FaultResult AddressSpace::fault_impl(Gva addr, Access access, const FaultToken* revalidate) {
+__attribute__((always_inline)) inline FaultResult AddressSpace::fault_impl(Gva addr, Access access,
+                                                                          const FaultToken* revalidate, uint32_t cpu) {
     uint64_t va = addr.align_down(kPageSize).value();
     // One result object for every outcome, so it is built in the caller's
     // slot (a 48-byte copy per layer otherwise).
     const bool in_range = __builtin_expect(va >= user_start_ && va < user_end_, 1);
     FaultResult r = !in_range                         ? fault_result(FaultKind::Segv, SegvReason::OutOfRange)
                     : opts_.policy == Policy::Global ? GlobalOps::fault(*this, va, access, revalidate)
-                                                      : ExtentsOps::fault(*this, va, access, revalidate);
+                                                      : ExtentsOps::fault(*this, va, access, revalidate, cpu);
     if (__builtin_expect(r.kind != FaultKind::Installed, 0)) {
-        const uint32_t cpu = current_cpu(*p_);
         if (r.kind == FaultKind::Segv) counters_.add(cpu, Counter::FaultsSegv);
         else if (r.kind == FaultKind::NeedsIo) counters_.add(cpu, Counter::FaultsNeedIo);
     }
@@ -139,13 +139,14 @@ __attribute__((always_inline)) inline FaultResult AddressSpace::fault_impl(Gva a
 }
 
 FaultResult AddressSpace::fault(Gva addr, Access access) {
-    counters_.add(current_cpu(*p_), Counter::Faults);
-    return fault_impl(addr, access, nullptr);
+    const uint32_t cpu = current_cpu(*p_);
+    counters_.add(cpu, Counter::Faults);
+    return fault_impl(addr, access, nullptr, cpu);
 }
 
 FaultResult AddressSpace::complete_fault(const FaultToken& token) {
-    FaultResult r = fault_impl(token.address, token.access, &token);
-    uint32_t cpu = p_->cpu_id();
+    const uint32_t cpu = current_cpu(*p_);
+    FaultResult r = fault_impl(token.address, token.access, &token, cpu);
     if (r.kind == FaultKind::Retry) counters_.add(cpu, Counter::RevalidationFailures);
     else if (r.kind == FaultKind::NeedsIo) counters_.add(cpu, Counter::FaultRetries);
     object_put(token.object);  // the pin taken when the token was issued

@@ -29,12 +29,12 @@ inline bool anon_first_touch(const BackingObject* object, const uint64_t* slot, 
     return __builtin_expect(object == nullptr && *slot == 0 && pte::prot_allows(prot, access), 1);
 }
 // Installs a fresh zero frame there (caller holds d->ptl).
-inline FaultResult install_anon_locked(Platform& p, Counters& c, PtDesc* d, uint64_t* slot, Prot prot) {
+inline FaultResult install_anon_locked(Platform& p, Counters& c, uint32_t cpu, PtDesc* d, uint64_t* slot,
+                                       Prot prot) {
     const AllocatedFrame f = alloc_mapped_frame(p);  // mapcount is 1 already
     if (!f.ok) return fault_result(FaultKind::NoMem);
     __atomic_store_n(slot, pte::make_leaf(f.phys, prot, true, true), __ATOMIC_RELEASE);
     ++d->used;
-    const uint32_t cpu = current_cpu(p);
     c.add(cpu, Counter::FramesAllocated);
     c.add(cpu, Counter::FaultsInstalled);
     return fault_result(FaultKind::Installed);
@@ -42,7 +42,8 @@ inline FaultResult install_anon_locked(Platform& p, Counters& c, PtDesc* d, uint
 inline FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d, uint64_t va,
                                   Access access, const FaultTarget& t) {
     uint64_t* slot = &d->table[slot_index(1, va)];
-    if (anon_first_touch(t.object, slot, t.prot, access)) return install_anon_locked(p, c, d, slot, t.prot);
+    if (anon_first_touch(t.object, slot, t.prot, access))
+        return install_anon_locked(p, c, current_cpu(p), d, slot, t.prot);
     return resolve_locked_slow(as, p, c, d, va, access, t);
 }
 
@@ -50,7 +51,8 @@ struct ExtentsOps {
     static Res<Gva> map(AddressSpace& as, uint64_t s, uint64_t e, bool fixed, const ExtentAttrs& attrs);
     static Status unmap(AddressSpace& as, uint64_t s, uint64_t e);
     static Status protect(AddressSpace& as, uint64_t s, uint64_t e, Prot prot);
-    static FaultResult fault(AddressSpace& as, uint64_t va, Access access, const FaultToken* revalidate);
+    // `cpu`: the caller's current_cpu() (it has it already).
+    static FaultResult fault(AddressSpace& as, uint64_t va, Access access, const FaultToken* revalidate, uint32_t cpu);
     static void query(AddressSpace& as, uint64_t s, uint64_t e, void (*fn)(const Extent&, void*), void* ctx);
     static PtDesc* fault_walk_slow(AddressSpace& as, uint64_t va, Access access, const FaultToken* reval,
                                    FaultResult& out);
@@ -74,7 +76,7 @@ struct GlobalOps {
 // budget"): an unrolled lock-free walk, the leaf's PTL, an inline extent
 // lookup and the inline anonymous install; anything unusual is out of line.
 __attribute__((always_inline)) inline FaultResult ExtentsOps::fault(AddressSpace& as, uint64_t va, Access access,
-                                                                   const FaultToken* reval) {
+                                                                   const FaultToken* reval, uint32_t cpu) {
     Platform& p = *as.p_;
     PtDesc* d = as.pt_.find_leaf_fast(va);
     if (__builtin_expect(d == nullptr, 0)) {
@@ -88,7 +90,7 @@ __attribute__((always_inline)) inline FaultResult ExtentsOps::fault(AddressSpace
         return fault_result(reval ? FaultKind::Retry : FaultKind::Segv);
     uint64_t* slot = &d->table[slot_index(1, va)];
     if (anon_first_touch(x->object, slot, x->prot, access))
-        return install_anon_locked(p, as.counters_, d, slot, x->prot);
+        return install_anon_locked(p, as.counters_, cpu, d, slot, x->prot);
     FaultTarget t{x->prot, x->shared, x->object, x->object ? x->page_index + ((va - x->start) >> kPageShift) : 0,
                   x->generation};
     return resolve_locked_slow(as, p, as.counters_, d, va, access, t);

@@ -82,16 +82,28 @@ public:
     // The unobserved, uncontended case is inline (about 8 instructions each
     // way, see the fault-path budget in BENCHMARKS.md); everything else
     // (statistics, hooks, waiting) is out of line.
-    void lock(Platform& p) {
-        LockStatCpu* s = lock_stats_this_cpu();
-        if (lock_observed(s)) return lock_observed_path(p, s);
-        const uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
-        if (__builtin_expect(uint16_t(old) != uint16_t(old >> 16), 0)) wait_for_ticket(p, old >> 16);
-        __atomic_store_n(&last_cpu_, uint8_t(current_cpu(p)), __ATOMIC_RELAXED);
-    }
+    void lock(Platform& p) { (void)lock_noting_observed(p); }
     void unlock(Platform& p) {
         LockStatCpu* s = lock_stats_this_cpu();
         if (lock_observed(s)) return unlock_observed_path(p, s);
+        unlock_raw(p);
+    }
+    // For LockGuard: whether lock() took the observed path, so the unlock
+    // need not test again (statistics and hooks are set up before any lock
+    // is held, so the answer cannot change in between).
+    bool lock_noting_observed(Platform& p) {
+        LockStatCpu* s = lock_stats_this_cpu();
+        if (lock_observed(s)) {
+            lock_observed_path(p, s);
+            return true;
+        }
+        const uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
+        if (__builtin_expect(uint16_t(old) != uint16_t(old >> 16), 0)) wait_for_ticket(p, old >> 16);
+        __atomic_store_n(&last_cpu_, current_cpu_u8(p), __ATOMIC_RELAXED);
+        return false;
+    }
+    void unlock_observed_as(Platform& p, bool observed) {
+        if (__builtin_expect(observed, 0)) return unlock_observed_path(p, lock_stats_this_cpu());
         unlock_raw(p);
     }
     bool is_locked() const;
@@ -211,6 +223,20 @@ public:
 private:
     L& l_;
     Platform& p_;
+};
+
+template <>
+class LockGuard<TicketLock> {
+public:
+    LockGuard(TicketLock& l, Platform& p) : l_(l), p_(p), observed_(l.lock_noting_observed(p)) {}
+    ~LockGuard() { l_.unlock_observed_as(p_, observed_); }
+    LockGuard(const LockGuard&) = delete;
+    LockGuard& operator=(const LockGuard&) = delete;
+
+private:
+    TicketLock& l_;
+    Platform& p_;
+    bool observed_;
 };
 
 inline void cpu_relax() { __builtin_ia32_pause(); }

@@ -64,8 +64,14 @@ inline uint32_t current_cpu(Platform&) {
     asm("movl %%gs:%c1, %0" : "=r"(cpu) : "i"(kGuestCpuIndexGsOffset));
     return cpu;
 }
+inline uint8_t current_cpu_u8(Platform&) {
+    uint8_t cpu;
+    asm("movb %%gs:%c1, %0" : "=q"(cpu) : "i"(kGuestCpuIndexGsOffset));
+    return cpu;
+}
 #else
 inline uint32_t current_cpu(Platform& p) { return p.cpu_id(); }
+inline uint8_t current_cpu_u8(Platform& p) { return uint8_t(p.cpu_id()); }
 #endif
 
 // Hot-path frame operations. The guest build calls the kernel's allocator
