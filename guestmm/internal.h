@@ -33,7 +33,7 @@ inline FaultResult install_anon_locked(Platform& p, Counters& c, uint32_t cpu, P
                                        Prot prot) {
     const AllocatedFrame f = alloc_mapped_frame(p);  // mapcount is 1 already
     if (!f.ok) return fault_result(FaultKind::NoMem);
-    __atomic_store_n(slot, pte::make_leaf(f.phys, prot, true, true), __ATOMIC_RELEASE);
+    __atomic_store_n(slot, pte::make_owned_leaf(f.phys, prot), __ATOMIC_RELEASE);
     ++d->used;
     c.add(cpu, Counter::FramesAllocated);
     c.add(cpu, Counter::FaultsInstalled);

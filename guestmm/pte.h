@@ -39,6 +39,23 @@ constexpr uint64_t make_leaf(uint64_t phys, Prot prot, bool writable, bool owned
     return e;
 }
 
+// The flag bits of make_leaf(frame, prot, true, true) (an owned, writable
+// anonymous page) per protection: the fault path ORs them into the frame.
+struct OwnedLeafFlags {
+    uint64_t by_prot[8];
+};
+constexpr OwnedLeafFlags make_owned_leaf_flags() {
+    OwnedLeafFlags t{};
+    for (uint32_t i = 0; i < 8; ++i) t.by_prot[i] = make_leaf(0, Prot(i), true, true);
+    return t;
+}
+inline constexpr OwnedLeafFlags kOwnedLeafFlags = make_owned_leaf_flags();
+static_assert(kProtKnownBits == 7);
+// = make_leaf(phys, prot, true, true) for a page-aligned phys below 2^52.
+inline uint64_t make_owned_leaf(uint64_t phys, Prot prot) {
+    return phys | kOwnedLeafFlags.by_prot[uint32_t(prot) & kProtKnownBits];
+}
+
 // Whether an installed entry already satisfies `access`.
 constexpr bool permits(uint64_t e, Access access) {
     if (!present(e)) return false;
