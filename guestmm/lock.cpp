@@ -47,13 +47,21 @@ template <bool kCounted>
 __attribute__((always_inline)) inline TicketLock::TicketWait TicketLock::take_ticket(
     Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats, WaitEnds ends) {
     uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
-    if (owner_of(old) == (old >> 16)) return {false, 0};
+    if (__builtin_expect(owner_of(old) == (old >> 16), 1)) return {false, 0};
+    return wait_contended<kCounted>(p, cls, side, who, stats, ends, old >> 16);
+}
+
+// Out of line: the uncontended paths then need fewer registers (and saves).
+template <bool kCounted>
+__attribute__((noinline)) TicketLock::TicketWait TicketLock::wait_contended(Platform& p, LockClass cls, LockSide side,
+                                                                            const void* who, LockStatCpu* stats,
+                                                                            WaitEnds ends, uint32_t ticket) {
     // Contended: undo nothing (tickets are FIFO); just wait for our turn.
     hook(&LockHooks::contended, cls, side, who);
     uint64_t wait_start = 0;
     if constexpr (kCounted)
         wait_start = lock_stat_contended(*stats, stat_index(cls, side), last_cpu(), uint8_t(current_cpu(p)));
-    wait_for_ticket(p, old >> 16);
+    wait_for_ticket(p, ticket);
     if constexpr (kCounted)
         if (ends == WaitEnds::WithTicket) lock_stat_waited(*stats, stat_index(cls, side), wait_start);
     return {true, wait_start};
@@ -74,15 +82,6 @@ void TicketLock::wait_for_ticket(Platform& p, uint32_t ticket) {
     }
 }
 
-void TicketLock::lock_observed_path(Platform& p, LockStatCpu* stats) {
-    if (stats) lock_counted(p, stats);
-    else lock_as(p, LockSide::Exclusive);
-}
-
-void TicketLock::unlock_observed_path(Platform& p, LockStatCpu* stats) {
-    if (stats) unlock_counted(p, stats);
-    else unlock_as(p, LockSide::Exclusive);
-}
 
 // last_cpu_ moves on only after hooks and statistics saw the previous acquirer.
 template <bool kCounted>
@@ -97,17 +96,35 @@ __attribute__((always_inline)) inline void TicketLock::lock_impl(Platform& p, Lo
 
 void TicketLock::lock_as(Platform& p, LockSide side) { lock_impl<false>(p, side, nullptr); }
 
-void TicketLock::lock_counted(Platform& p, LockStatCpu* stats) { lock_impl<true>(p, LockSide::Exclusive, stats); }
+// With no hooks installed (the usual case when counting) the counting path
+// skips the three hook tests and needs no callee-saved registers.
+void TicketLock::lock_counted(Platform& p, LockStatCpu* stats) {
+    if (__builtin_expect(__atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED) != nullptr, 0))
+        return lock_counted_hooked(p, stats);
+    take_ticket<true>(p, cls_, LockSide::Exclusive, this, stats, WaitEnds::WithTicket);
+    const uint8_t self = current_cpu_u8(p);
+    lock_stat_acquired(*stats, stat_index(cls_, LockSide::Exclusive), last_cpu(), self);
+    __atomic_store_n(&last_cpu_, self, __ATOMIC_RELAXED);
+}
 
 void TicketLock::unlock_as(Platform& p, LockSide side) {
     hook(&LockHooks::release, cls_, side, this);
     unlock_raw(p);
 }
 
+__attribute__((noinline)) void TicketLock::lock_counted_hooked(Platform& p, LockStatCpu* stats) {
+    lock_impl<true>(p, LockSide::Exclusive, stats);
+}
+
 void TicketLock::unlock_counted(Platform& p, LockStatCpu* stats) {
-    hook(&LockHooks::release, cls_, LockSide::Exclusive, this);
+    if (__builtin_expect(__atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED) != nullptr, 0))
+        unlock_counted_hooked();
     lock_stat_release(*stats, stat_index(cls_, LockSide::Exclusive));
     unlock_raw(p);
+}
+
+__attribute__((noinline)) void TicketLock::unlock_counted_hooked() {
+    hook(&LockHooks::release, cls_, LockSide::Exclusive, this);
 }
 
 bool RwLock::is_locked() const {

@@ -84,9 +84,7 @@ public:
     // (statistics, hooks, waiting) is out of line.
     void lock(Platform& p) { (void)lock_noting_observed(p); }
     void unlock(Platform& p) {
-        LockStatCpu* s = lock_stats_this_cpu();
-        if (lock_observed(s)) return unlock_observed_path(p, s);
-        unlock_raw(p);
+        unlock_observed_as(p, lock_observed(lock_stats_this_cpu()));
     }
     // For LockGuard: whether lock() took the observed path, so the unlock
     // need not test again (statistics and hooks are set up before any lock
@@ -94,7 +92,8 @@ public:
     bool lock_noting_observed(Platform& p) {
         LockStatCpu* s = lock_stats_this_cpu();
         if (lock_observed(s)) {
-            lock_observed_path(p, s);
+            if (s) lock_counted(p, s);
+            else lock_as(p, LockSide::Exclusive);
             return true;
         }
         const uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
@@ -103,7 +102,11 @@ public:
         return false;
     }
     void unlock_observed_as(Platform& p, bool observed) {
-        if (__builtin_expect(observed, 0)) return unlock_observed_path(p, lock_stats_this_cpu());
+        if (__builtin_expect(observed, 0)) {
+            if (LockStatCpu* s = lock_stats_this_cpu()) unlock_counted(p, s);
+            else unlock_as(p, LockSide::Exclusive);
+            return;
+        }
         unlock_raw(p);
     }
     bool is_locked() const;
@@ -125,8 +128,6 @@ public:
 private:
     friend struct AbiLayout;
     friend class RwLock;
-    void lock_observed_path(Platform& p, LockStatCpu* stats);
-    void unlock_observed_path(Platform& p, LockStatCpu* stats);
     // Moves the owner half on (modulo 2^16, never carrying into the ticket
     // half) with a full barrier: the waiter check after it must not pass it.
     void release_owner() {
@@ -148,6 +149,8 @@ private:
     // Counting versions (always the exclusive side: RwLock has its own).
     void lock_counted(Platform& p, LockStatCpu* stats);
     void unlock_counted(Platform& p, LockStatCpu* stats);
+    void lock_counted_hooked(Platform& p, LockStatCpu* stats);
+    void unlock_counted_hooked();
     template <bool kCounted>
     void lock_impl(Platform& p, LockSide side, LockStatCpu* stats);
     // Takes a ticket and waits for it; if it must wait, first calls the
@@ -161,6 +164,9 @@ private:
     template <bool kCounted>
     TicketWait take_ticket(Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats,
                            WaitEnds ends);
+    template <bool kCounted>
+    TicketWait wait_contended(Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats,
+                              WaitEnds ends, uint32_t ticket);
     void wait_for_ticket(Platform& p, uint32_t ticket);
     uint32_t word_ = 0;
     uint32_t waiters_ = 0;
