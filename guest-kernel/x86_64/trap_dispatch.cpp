@@ -1,14 +1,17 @@
 // The C++ side of every interrupt and exception: interrupts the kernel uses,
 // the #UD system-call gate, and reports for everything else.
 #include "apic.h"
+#include "dev/virtio_blk.h"
 #include "exceptions.h"
 #include "kernel.h"
 #include "mm/fault.h"
 #include "mm/safepoint.h"
 #include "mm/tlb.h"
 #include "percpu.h"
+#include "sched/sched.h"
 #include "syscall.h"
 #include "trap.h"
+#include "gmm/abi/virtio.h"
 
 namespace gmm::kernel::x86 {
 
@@ -23,12 +26,14 @@ void on_timer() {
     PerCpu& me = this_cpu();
     const uint64_t ticks = me.timer_ticks + 1;
     me.timer_ticks = ticks;
+    sched_on_timer();
     if (ticks < me.timer_target_ticks) apic::timer_rearm(uint32_t(me.timer_period_count));
     apic::eoi();
 }
 
 }  // namespace
 
+static_assert(uint32_t(Vector::Block) == GMM_VIRTIO_BLK_VECTOR);
 static_assert(uint32_t(Vector::Safepoint) == GMM_SAFEPOINT_VECTOR && uint32_t(Vector::Wakeup) == GMM_WAKEUP_VECTOR);
 
 namespace {
@@ -37,7 +42,10 @@ void dispatch(TrapFrame& f);
 
 extern "C" void gmm_trap_dispatch(TrapFrame* frame) {
     dispatch(*frame);
-    if (frame->from_user()) safepoint_before_user_return();
+    if (frame->from_user()) {
+        safepoint_before_user_return();
+        sched_before_user_return(frame->vector);
+    }
 }
 
 namespace {
@@ -62,6 +70,9 @@ void dispatch(TrapFrame& f) {
         break;
     case Vector::Timer:
         on_timer();
+        return;
+    case Vector::Block:
+        blk::on_interrupt();  // EOIs itself
         return;
     case Vector::Spurious:
         return;  // no EOI for the spurious vector
