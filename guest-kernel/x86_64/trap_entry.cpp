@@ -102,10 +102,14 @@ gmm_page_fault_common:
 #include "exceptions.h"
 #include "mm/fault.h"
 #include "mm/safepoint.h"
+#include "sched/sched.h"
+#include "trap.h"
 
 // The C++ side of the user #PF entry: what gmm_trap_dispatch does for a user
-// #PF (trap_dispatch.cpp), minus the vector switch.
+// #PF (trap_dispatch.cpp), minus the vector switch; keep the two return tails
+// (safepoint, scheduler) the same.
 extern "C" void gmm_user_page_fault_dispatch(gmm::kernel::x86::TrapFrame* frame) {
     gmm::kernel::mm_user_page_fault(*frame);
     gmm::kernel::safepoint_before_user_return();
+    gmm::kernel::sched_before_user_return(uint64_t(gmm::kernel::x86::Vector::PageFault));
 }
