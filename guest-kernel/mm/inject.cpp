@@ -119,9 +119,16 @@ void inject_plant(uint64_t which) {
         break;
     }
     case GMM_INJECT_LEAKED_FREE_RANGE: {
-        auto* root = ptr<gmm_free_node>(*ptr<uint64_t>(roots().free_root_slot_gva));
-        GMM_ASSERT(root && root->end - root->start > page);
-        root->end -= page;  // neither mapped nor free any more
+        // A free range longer than a page (the root may be a one-page guard
+        // gap: which node is the root depends on node addresses, i.e. on the
+        // kernel's RAM layout); max_len says which subtree has one.
+        auto* n = ptr<gmm_free_node>(*ptr<uint64_t>(roots().free_root_slot_gva));
+        while (n && n->end - n->start <= page) {
+            auto* l = ptr<gmm_free_node>(n->left);
+            n = l && l->max_len > page ? l : ptr<gmm_free_node>(n->right);
+        }
+        GMM_ASSERT(n && n->end - n->start > page);
+        n->end -= page;  // neither mapped nor free any more
         break;
     }
     case GMM_INJECT_WRONG_MAPCOUNT:
