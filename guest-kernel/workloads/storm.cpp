@@ -46,6 +46,11 @@ void report_kernel_side(uint64_t status) {
     mm::AddressSpace& as = mm_space();
     ucall_result("mm_faults_installed", uint64_t(as.counter(mm::Counter::FaultsInstalled)));
     ucall_result("mm_tlb_flush_requests", uint64_t(as.counter(mm::Counter::TlbFlushRequests)));
+    // Sleeping file faults (the ABA storm): sent back because the extent changed
+    // while they slept, or retried because the page was gone again. On vCPU 0.
+    ucall_result_for(0, "mm_revalidation_failures", uint64_t(as.counter(mm::Counter::RevalidationFailures)));
+    ucall_result_for(0, "mm_fault_retries", uint64_t(as.counter(mm::Counter::FaultRetries)));
+    ucall_result_for(0, "mm_faults_need_io", uint64_t(as.counter(mm::Counter::FaultsNeedIo)));
     ucall_done(status);
     idle_forever();
 }
