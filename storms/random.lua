@@ -17,15 +17,17 @@
 -- holes):
 --   "fixed": every region has a fixed address; ranges are unmapped and mapped
 --            again (munmap/mmap churn, holes).
---   "hint":  some shared regions are placed by the kernel, and with 3+ vCPUs
---            thread 0 spawns and joins a worker (stack mmap/munmap) on the last
---            vCPU; fixed ranges are then never unmapped, only re-mapped over
+--   "hint":  some shared regions are placed by the kernel, and thread 0
+--            spawns and joins a worker (stack mmap/munmap) on a random vCPU;
+--            fixed ranges are then never unmapped, only re-mapped over
 --            (MAP_FIXED over one's own mapping) and protected.
+-- Threads outnumber vCPUs in most seeds: VCPUS to 2 * VCPUS pinned threads.
 -- With files = true (tools/soak passes it when gmm storm has a disk: the
 -- temporary image's file0..file7 of 8 MiB), two file regions join the shared
 -- ones: a private read-only one whose reads verify every page's signature
 -- (a page of the wrong file or offset is a "wrong_page" failure) and which is
--- re-mapped with random files and offsets, and a shared read-write one.
+-- re-mapped with random files and offsets (file0..file3), and a shared
+-- read-write one (file4..file7: its writes never reach the verified files).
 -- Params: phases (default random 2..4), ops (per thread and phase, default
 -- random 6..16), files (default false), file_size (default 8 MiB).
 storm{name = "random"}
@@ -73,9 +75,12 @@ local use_files = param("files", false)
 local file_size = param("file_size", 8 * MiB)
 local file_regions = {}
 if use_files then
+  -- Shared writes change the page cache's pages (and may reach the disk), so the
+  -- verified private region reads file0..file3 and the shared one writes file4..file7.
   local function file_region(name, share, prot)
     local pages = math.random(1, 64)
-    return region{name = name, size = pages * PAGE, kind = "file", file = "file" .. math.random(0, 7),
+    local first = share == "private" and 0 or 4
+    return region{name = name, size = pages * PAGE, kind = "file", file = "file" .. math.random(first, first + 3),
                   offset = math.random(0, file_size // PAGE - pages) * PAGE, share = share, prot = prot}
   end
   file_regions[1] = file_region("fp", "private", "r")
@@ -91,7 +96,7 @@ local function file_op(r)
   local private = r.name == "fp"
   local k = math.random(1, 8)
   if k <= 2 then
-    sub.file = "file" .. math.random(0, 7)
+    sub.file = "file" .. (private and math.random(0, 3) or math.random(4, 7))
     sub.file_offset = math.random(0, file_size // PAGE - pages) * PAGE
     return map(r, sub)
   elseif k == 3 and mode == "fixed" then
@@ -139,12 +144,15 @@ local function private_ops(own, state, n, out)
   return state
 end
 
-local spawner_extra = VCPUS >= 3 and mode == "hint"
-local pinned = spawner_extra and VCPUS - 1 or VCPUS
+-- Threads may outnumber vCPUs (the guest scheduler shares them): 0 to VCPUS
+-- extra pinned threads, thread v on vCPU v mod VCPUS; in "hint" mode thread 0
+-- spawns and joins a worker on a random vCPU.
+local spawner_extra = mode == "hint"
+local pinned = VCPUS + math.random(0, VCPUS)
 if spawner_extra then
   local w = {}
   for _ = 1, math.random(2, 6) do w[#w + 1] = any_shared_op() end
-  thread{name = "worker", vcpu = VCPUS - 1, spawned = true, w}
+  thread{name = "worker", vcpu = math.random(0, VCPUS - 1), spawned = true, w}
 end
 
 for v = 0, pinned - 1 do
@@ -168,5 +176,5 @@ for v = 0, pinned - 1 do
     end
     ops[#ops + 1] = barrier("phase")
   end
-  thread{name = "t" .. v, vcpu = v, ops}
+  thread{name = "t" .. v, vcpu = v % VCPUS, ops}
 end

@@ -97,7 +97,7 @@ TEST_CASE("storms: free-space exhaustion under hierarchical placement with per-C
     CHECK(j["storm"]["threads"][0]["ops"]["map"]["errors"].as_u64() == 5);
 }
 
-TEST_CASE("storms: three vCPUs: a dedicated faulter beside the spawned workers; a random storm", "[storm_library]") {
+TEST_CASE("storms: three vCPUs: 7 workers per round beside a faulter per vCPU; a random storm", "[storm_library]") {
     for (const char* name : {"thread_spawn", "random"}) {
         DYNAMIC_SECTION(name) {
             const GmmRun r = storm(storm_file(name), {"--vcpus", "3", "--mm", "extents,freecache=percpu", "--check",
