@@ -25,6 +25,7 @@ struct FileMapState {
     uint32_t changing;
     uint32_t known;  // 1: [offset, offset + length) shows `file` from `file_offset`
     uint64_t generation;
+    uint64_t base;  // the region's address at that map (a hint region moves with each map)
     uint64_t offset, length, file_offset;
     uint32_t file, pad;
 };
@@ -42,6 +43,7 @@ FileMapSnapshot file_map_read(uint32_t region) {
     s.generation = __atomic_load_n(&m.generation, __ATOMIC_ACQUIRE);
     s.usable = __atomic_load_n(&m.changing, __ATOMIC_ACQUIRE) == 0;
     s.state.known = __atomic_load_n(&m.known, __ATOMIC_ACQUIRE);
+    s.state.base = __atomic_load_n(&m.base, __ATOMIC_RELAXED);
     s.state.offset = __atomic_load_n(&m.offset, __ATOMIC_RELAXED);
     s.state.length = __atomic_load_n(&m.length, __ATOMIC_RELAXED);
     s.state.file_offset = __atomic_load_n(&m.file_offset, __ATOMIC_RELAXED);
@@ -143,19 +145,20 @@ struct Exec {
     // of its own kind (the ABA bug: an old file's page in a new mapping).
     StormAccess verified_read(uint64_t base, uint64_t off, bool& ok) {
         const uint64_t page_off = off & ~(kPage - 1);
+        const uint64_t region_base = base - op.offset_bytes;
         const FileMapSnapshot before = file_map_read(op.target);
         gmm_disk_page_sig sig;
-        const StormAccess a = gmm_storm_read_sig(base - op.offset_bytes + page_off, &sig);
+        const StormAccess a = gmm_storm_read_sig(region_base + page_off, &sig);
         if (a.segv_reason || !before.usable || !before.state.known || !file_map_unchanged(op.target, before))
             return a;
         const FileMapState& m = before.state;
-        if (page_off < m.offset || page_off - m.offset >= m.length) return a;
+        if (m.base != region_base || page_off < m.offset || page_off - m.offset >= m.length) return a;
         const uint32_t disk_index = uint32_t(g_storm.fd[m.file]);
         const uint64_t page_index = (m.file_offset + (page_off - m.offset)) / kPage;
         if (!gmm_disk_sig_matches(&sig, disk_index, page_index)) {
             ++stats.wrong_pages;
             const uint32_t seen = sig.magic == GMM_DISK_SIG_MAGIC ? sig.file_index : ~0u;
-            if (ok) ok = failure(GMM_STORM_FAILURE_WRONG_PAGE, base - op.offset_bytes + page_off, seen);
+            if (ok) ok = failure(GMM_STORM_FAILURE_WRONG_PAGE, region_base + page_off, seen);
         }
         return a;
     }
@@ -312,6 +315,7 @@ void storm_file_change_end(uint32_t region, uint64_t token, bool mapped, uint64_
     // is unknown, so nothing is known until the next change alone.
     if (__atomic_load_n(&m.generation, __ATOMIC_SEQ_CST) != token) mapped = false;
     if (mapped) {
+        __atomic_store_n(&m.base, storm_region_base(region), __ATOMIC_RELAXED);
         __atomic_store_n(&m.offset, offset, __ATOMIC_RELAXED);
         __atomic_store_n(&m.length, length, __ATOMIC_RELAXED);
         __atomic_store_n(&m.file_offset, file_offset, __ATOMIC_RELAXED);

@@ -105,9 +105,9 @@ void storm_main(uint64_t params_gva) {
         const int64_t a = file ? sys_mmap_file(r.gva, r.size_bytes, r.prot, flags, g_storm.fd[r.file], r.file_offset_bytes)
                                : sys_mmap(r.gva, r.size_bytes, r.prot, flags);
         const bool ok = a >= 0 && (hint || uint64_t(a) == r.gva);
+        if (ok && hint) storm_set_region_base(i, uint64_t(a));
         if (file) storm_file_change_end(i, token, ok, 0, r.size_bytes, r.file, r.file_offset_bytes);
         if (!ok) give_up(GMM_STORM_RUNNER_SETUP_FAILED, a < 0 ? int32_t(a) : -int32_t(GMM_EFAULT), i, 4);
-        if (hint) storm_set_region_base(i, uint64_t(a));
     }
 
     res.start_tsc = rdtsc();

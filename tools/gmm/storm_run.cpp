@@ -234,6 +234,15 @@ void StormHooks::write_json(vmm::JsonWriter& j) {
     j.end_object();
     j.key("program_bytes"); j.u64(program_.blob.size());
     j.key("ops_compiled"); j.u64(program_.ops.size());
+    j.key("files"); j.begin_array();
+    for (const storm::CompiledFile& f : program_.files) {
+        j.begin_object();
+        if (f.name.empty()) { j.key("index"); j.u64(f.disk_index); }
+        else { j.key("name"); j.string(f.name); }
+        j.key("line"); j.u64(f.line);
+        j.end_object();
+    }
+    j.end_array();
     j.key("notes"); j.begin_array();
     for (const std::string& n : program_.notes) j.string(n);
     j.end_array();
