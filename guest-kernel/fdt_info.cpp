@@ -47,6 +47,7 @@ void fdt_read(Gpa fdt_gpa, uint64_t fdt_size_bytes, FdtInfo& out) {
 
     int nodes[int(RootChild::Count)] = {-1, -1, -1};
     int found = 0;
+    int virtio_node = -1;  // the builder puts device nodes before /cpus, so the early stop still sees them
     int node;
     fdt_for_each_subnode(node, fdt, 0) {
         int len = 0;
@@ -55,7 +56,13 @@ void fdt_read(Gpa fdt_gpa, uint64_t fdt_size_bytes, FdtInfo& out) {
         const StrView n{name, uint32_t(len)};
         int* slot = n.equals("chosen") ? &nodes[int(RootChild::Chosen)]
                     : n.equals("memory@0") ? &nodes[int(RootChild::Memory)]
-                    : n.equals("cpus") ? &nodes[int(RootChild::Cpus)] : nullptr;
+                    : n.equals("cpus") ? &nodes[int(RootChild::Cpus)]
+                    : (virtio_node < 0 && n.len > 12 && StrView{name, 12}.equals("virtio_mmio@")) ? &virtio_node
+                                                                                                  : nullptr;
+        if (slot == &virtio_node) {
+            *slot = node;
+            continue;
+        }
         if (slot && *slot < 0) {
             *slot = node;
             if (++found == int(RootChild::Count)) break;  // do not walk the rest (e.g. every cpu@N)
@@ -93,6 +100,25 @@ void fdt_read(Gpa fdt_gpa, uint64_t fdt_size_bytes, FdtInfo& out) {
         for (int i = 0; i < len / 16; ++i) out.ram_bytes += fdt64_ld(&reg[2 * i + 1]);
     });
     GMM_ASSERT(out.ram_bytes != 0);
+
+    if (virtio_node >= 0) {
+        bool compatible = false;
+        for_each_property(fdt, virtio_node, [&out, &compatible](StrView name, const void* value, int len) {
+            if (name.equals("compatible")) {
+                compatible = len == 12 && StrView{static_cast<const char*>(value), 11}.equals("virtio,mmio");
+            } else if (name.equals("reg")) {
+                GMM_ASSERT_EQ(len, 16);
+                out.virtio.mmio_gpa = fdt64_ld(static_cast<const fdt64_t*>(value));
+                out.virtio.mmio_bytes = fdt64_ld(static_cast<const fdt64_t*>(value) + 1);
+            } else if (name.equals("gmm,msi-vector")) {
+                out.virtio.msi_vector = uint32_t(prop_uint(value, len));
+            } else if (name.equals("gmm,msi-dest-apic-id")) {
+                out.virtio.msi_dest_apic_id = uint32_t(prop_uint(value, len));
+            }
+        });
+        GMM_ASSERT(compatible && "virtio_mmio node is not compatible = \"virtio,mmio\"");
+        GMM_ASSERT(out.virtio.mmio_gpa != 0 && out.virtio.msi_vector != 0);
+    }
 }
 
 }  // namespace gmm::kernel

@@ -19,6 +19,11 @@ struct FdtInfo {
     uint32_t bootargs_len = 0;
     uint64_t boot_info_gpa = 0;
     uint32_t abi_version = 0;
+    // The first /virtio_mmio@* node (docs/virtio-blk.md); mmio_gpa 0 = none.
+    struct {
+        uint64_t mmio_gpa = 0, mmio_bytes = 0;
+        uint32_t msi_vector = 0, msi_dest_apic_id = 0;
+    } virtio;
 };
 
 // Asserts on a malformed tree or a missing node/property.

@@ -9,6 +9,7 @@
 #include "boot_info.h"
 #include "bootargs.h"
 #include "console.h"
+#include "dev/virtio_blk.h"
 #include "fdt_info.h"
 #include "frame_alloc.h"
 #include "kernel.h"
@@ -62,6 +63,9 @@ void setup_machine(Gpa fdt_gpa, Gpa boot_info_gpa) {
     bootargs_parse(fdt.bootargs, fdt.bootargs_len, args);
     const Workload& workload = workload_select(args);
     lockstat_init(args);  // before the workload takes any lock
+    // The disk, when the tree has one (reads its file table synchronously, waiting in HLT).
+    blk::init(blk::DeviceConfig{fdt.virtio.mmio_gpa, fdt.virtio.mmio_bytes, fdt.virtio.msi_vector,
+                                fdt.virtio.msi_dest_apic_id});
     workload.prepare(args);
     g_kernel.workload = &workload;
     print_banner(fdt, args);

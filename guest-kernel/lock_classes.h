@@ -15,7 +15,8 @@
 #define GMM_KERNEL_LOCK_CLASSES(X)      \
     X(FramePool, "frame_pool", 0)       \
     X(Sched, "sched", 0)                \
-    X(LockHammer, "lockhammer", 0)
+    X(LockHammer, "lockhammer", 0)      \
+    X(Blk, "blk", 0)
 
 namespace gmm::kernel {
 

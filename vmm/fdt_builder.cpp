@@ -125,6 +125,10 @@ Result<std::vector<uint8_t>> build_fdt(const FdtConfig& c) {
         GMM_FDT_TRY(w.string("compatible", "virtio,mmio"));
         GMM_FDT_TRY(w.u64_list("reg", {d.base.value(), d.size_bytes}));
         GMM_FDT_TRY(w.u32("interrupts", d.irq));
+        if (d.msi_vector != 0) {
+            GMM_FDT_TRY(w.u32("gmm,msi-vector", d.msi_vector));
+            GMM_FDT_TRY(w.u32("gmm,msi-dest-apic-id", d.msi_dest_apic_id));
+        }
         GMM_FDT_TRY(w.end_node());
     }
 

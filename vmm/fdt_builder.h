@@ -22,6 +22,10 @@ struct VirtioMmioNode {
     Gpa base;
     uint64_t size_bytes;
     uint32_t irq;
+    // gmm: the device interrupts with an MSI; when msi_vector != 0 the node
+    // carries gmm,msi-vector and gmm,msi-dest-apic-id (docs/virtio-blk.md).
+    uint32_t msi_vector = 0;
+    uint32_t msi_dest_apic_id = 0;
 };
 
 // Field order is relied on by designated initialisers in machine.cpp.

@@ -10,7 +10,10 @@
 #include <sys/ioctl.h>
 
 #include "elf_loader.h"
+#include "disk_image.h"
 #include "fdt_builder.h"
+#include "gmm/abi/virtio.h"
+#include "virtio/blk_device.h"
 #include "gmm/abi/boot.h"
 #include "gmm/abi/ucall.h"
 #include "kvm_stats.h"
@@ -120,6 +123,27 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     ioctl(m->vm_->fd(), KVM_SET_TSS_ADDR, kTssAddrForVmx);  // needed on some VMX hosts; harmless elsewhere
     if (Status st = m->vm_->create_irqchip(); !st) return Err{st.error()};
 
+    // The disk (validated again here: the image may have changed since the CLI looked).
+    std::vector<Gpa> mmio_pages;
+    std::vector<VirtioMmioNode> virtio_nodes;
+    if (!config.disk_path.empty()) {
+        auto disk = open_disk_image(config.disk_path);
+        if (!disk) return Err{disk.error()};
+        virtio::BlkDeviceConfig bc;
+        bc.image_fd = disk->fd;
+        bc.capacity_bytes = disk->layout.image_bytes;
+        bc.latency_us = config.disk_latency_us;
+        bc.mmio_base = Gpa(GMM_VIRTIO_BLK_MMIO_GPA);
+        bc.msi_vector = uint8_t(GMM_VIRTIO_BLK_VECTOR);
+        bc.dest_apic_id = 0;
+        auto dev = virtio::BlkDevice::create(m->memory_, m->vm_->fd(), bc);
+        if (!dev) return Err{dev.error()};
+        m->blk_ = std::move(*dev);
+        mmio_pages.push_back(Gpa(GMM_VIRTIO_BLK_MMIO_GPA & ~(kLargePageSize - 1)));
+        virtio_nodes.push_back(VirtioMmioNode{bc.mmio_base, VIRTIO_MMIO_REGION_BYTES, GMM_VIRTIO_BLK_VECTOR,
+                                              GMM_VIRTIO_BLK_VECTOR, bc.dest_apic_id});
+    }
+
     // Kernel image at its physical addresses.
     auto kernel_file = read_file(config.kernel_path);
     if (!kernel_file) return Err{input_error("kernel: " + kernel_file.error().message())};
@@ -191,7 +215,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
         info.cpus[i].tss_gva = direct_map(tss).value();
     }
     auto pt = x86::write_kernel_page_tables(m->memory_, tables.page_tables, tables.page_tables_max_bytes,
-                                            m->memory_.slots());
+                                            m->memory_.slots(), mmio_pages);
     if (!pt) return Err{pt.error()};
     L.pml4 = pt->pml4;
 
@@ -220,6 +244,7 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineConfig& config) {
     fdt_config.bootargs = config.bootargs;
     fdt_config.boot_info_gpa = Gpa(GMM_BOOT_INFO_GPA);
     fdt_config.reserved.push_back({Gpa(0), L.reserved_end.value()});
+    fdt_config.virtio = virtio_nodes;
     auto fdt = build_fdt(fdt_config);
     if (!fdt) return Err{fdt.error()};
     if (fdt->size() > kFdtMaxBytes)
@@ -288,6 +313,7 @@ void Machine::fail(const std::string& message) {
 ExitAction Machine::handle_exit(Vcpu& vcpu) {
     const kvm_run* run = vcpu.run_struct();
     if (run->exit_reason == KVM_EXIT_IO) return handle_io(vcpu);
+    if (run->exit_reason == KVM_EXIT_MMIO) return handle_mmio(vcpu);
     fail(x86_64::describe_unexpected_exit(vcpu, memory_));
     return ExitAction::StopAll;
 }
@@ -320,6 +346,19 @@ ExitAction Machine::handle_io(Vcpu& vcpu) {
         std::fprintf(stderr, "gmm: guest accessed unclaimed I/O port %s (ignored)\n", hex(port).c_str());
     }
     return ExitAction::Continue;
+}
+
+// Register accesses of MMIO devices (the data path never comes here: see
+// virtio/blk_device.h). An access no device claims is an unexpected exit.
+ExitAction Machine::handle_mmio(Vcpu& vcpu) {
+    kvm_run* run = vcpu.run_struct();
+    const uint64_t gpa = run->mmio.phys_addr;
+    if (blk_ && blk_->claims(gpa) && run->mmio.len <= sizeof run->mmio.data) {
+        blk_->mmio(gpa, run->mmio.data, run->mmio.len, run->mmio.is_write != 0);
+        return ExitAction::Continue;
+    }
+    fail(x86_64::describe_unexpected_exit(vcpu, memory_));
+    return ExitAction::StopAll;
 }
 
 // FREE_FRAMES: returns guest frames to zero by punching holes in the RAM memfd
@@ -481,6 +520,17 @@ RunReport Machine::run(uint64_t timeout_ms) {
     }
     runner_->stop_all();
     impl_->serial->flush();
+    if (blk_) {
+        blk_->shutdown();  // the I/O thread stops and the image is synced before the report
+        const virtio::BlkDeviceCounters c = blk_->counters();
+        std::lock_guard<std::mutex> lock(impl_->mu);
+        impl_->report.disk = {{"requests", c.requests},     {"ok", c.ok},
+                              {"io_errors", c.io_errors},   {"unsupported", c.unsupported},
+                              {"bad_requests", c.bad_requests}, {"bytes_read", c.bytes_read},
+                              {"bytes_written", c.bytes_written}, {"flushes", c.flushes},
+                              {"kicks", c.kicks},           {"interrupts", c.interrupts},
+                              {"mmio_exits", c.mmio_exits}, {"notify_exits", c.notify_exits}};
+    }
     {
         std::lock_guard<std::mutex> lock(impl_->mu);
         if (!impl_->ended) {

@@ -17,6 +17,10 @@
 #include "kvm.h"
 #include "vcpu_runner.h"
 
+namespace gmm::vmm::virtio {
+class BlkDevice;
+}
+
 namespace gmm::vmm {
 
 struct MachineConfig {
@@ -30,6 +34,10 @@ struct MachineConfig {
     // zeroed guest RAM the guest fills in (rounded up to 4 KiB). Empty / 0: absent.
     std::vector<uint8_t> payload;
     uint64_t results_size_bytes = 0;
+    // Optional virtio-blk disk (docs/virtio-blk.md): an image validated by
+    // open_disk_image(); empty = no device. latency is added per request.
+    std::string disk_path;
+    uint32_t disk_latency_us = 0;
     // Receives every console line and guest PRINT as it happens (may be empty).
     std::function<void(const std::string&)> console_line;
 };
@@ -75,6 +83,9 @@ struct RunReport {
     uint64_t probe_insns = 0;  // insn_emulation delta over the probe loop
     uint64_t duration_ns = 0;
     std::string console;
+    // virtio-blk device counters (requests, io_errors, kicks, interrupts,
+    // mmio_exits, ...); empty without a disk.
+    std::map<std::string, uint64_t> disk;
 };
 
 struct BootLayoutInfo {
@@ -147,6 +158,7 @@ private:
     Machine(GuestMemory memory);
     ExitAction handle_exit(Vcpu& vcpu);
     ExitAction handle_io(Vcpu& vcpu);
+    ExitAction handle_mmio(Vcpu& vcpu);
     ExitAction handle_ucall(Vcpu& vcpu);
     Status punch_frames(Gpa array_gpa, uint64_t count);
     void fail(const std::string& message);
@@ -155,6 +167,7 @@ private:
     std::optional<Kvm> kvm_;
     std::optional<Vm> vm_;
     GuestMemory memory_;
+    std::unique_ptr<virtio::BlkDevice> blk_;  // after memory_: destroyed (flushed) before it
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     std::unique_ptr<VcpuRunner> runner_;
     BootLayoutInfo layout_;

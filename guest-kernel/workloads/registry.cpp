@@ -7,7 +7,8 @@ namespace {
 constexpr const Workload* kWorkloads[] = {&kBootWorkload,      &kIpiWorkload,  &kTimerWorkload, &kRing3Workload,
                                           &kExceptionWorkload, &kSpinWorkload, &kPanicWorkload,
                                           &kPageFault1Workload, &kMmap1Workload, &kMixedWorkload, &kMmTestWorkload,
-                                          &kLockHammerWorkload, &kStormWorkload};
+                                          &kLockHammerWorkload, &kStormWorkload,
+                                          &kBlkCheckWorkload};
 // Keys every workload accepts (machine-wide switches).
 constexpr const char* kGlobalKeys[] = {"lockstat"};
 }  // namespace

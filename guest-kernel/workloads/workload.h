@@ -24,6 +24,6 @@ const Workload& workload_select(const BootArgs& args);
 
 extern const Workload kBootWorkload, kIpiWorkload, kTimerWorkload, kRing3Workload, kExceptionWorkload,
     kSpinWorkload, kPanicWorkload, kPageFault1Workload, kMmap1Workload, kMixedWorkload, kMmTestWorkload, kLockHammerWorkload,
-    kStormWorkload;
+    kStormWorkload, kBlkCheckWorkload;
 
 }  // namespace gmm::kernel

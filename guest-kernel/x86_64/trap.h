@@ -21,6 +21,7 @@ enum class Vector : uint8_t {
     Wakeup = 0x31,    // IPI: "look at shared state again"
     Shootdown = 0x32, // IPI: flush the user TLB ranges other CPUs posted (mm/tlb.h)
     Safepoint = 0x33, // from the host (MSI): park for the checker (mm/safepoint.h)
+    Block = 0x34,     // virtio-blk completion (MSI through an irqfd; dev/virtio_blk.h)
     Spurious = 0x3f,  // APIC spurious vector (no EOI)
 };
 

@@ -1,6 +1,7 @@
 // The C++ side of every interrupt and exception: interrupts the kernel uses,
 // the #UD system-call gate, and reports for everything else.
 #include "apic.h"
+#include "dev/virtio_blk.h"
 #include "exceptions.h"
 #include "kernel.h"
 #include "mm/fault.h"
@@ -10,6 +11,7 @@
 #include "sched/sched.h"
 #include "syscall.h"
 #include "trap.h"
+#include "gmm/abi/virtio.h"
 
 namespace gmm::kernel::x86 {
 
@@ -31,6 +33,7 @@ void on_timer() {
 
 }  // namespace
 
+static_assert(uint32_t(Vector::Block) == GMM_VIRTIO_BLK_VECTOR);
 static_assert(uint32_t(Vector::Safepoint) == GMM_SAFEPOINT_VECTOR && uint32_t(Vector::Wakeup) == GMM_WAKEUP_VECTOR);
 
 namespace {
@@ -67,6 +70,9 @@ void dispatch(TrapFrame& f) {
         break;
     case Vector::Timer:
         on_timer();
+        return;
+    case Vector::Block:
+        blk::on_interrupt();  // EOIs itself
         return;
     case Vector::Spurious:
         return;  // no EOI for the spurious vector

@@ -45,10 +45,12 @@ void print_run_help(FILE* out) {
                  "      --check[=MODE]    run the invariant checker during the run (mm workloads):\n"
                  "                        MODE safepoint (default) or async; exit code 12 on a violation\n"
                  "      --check-interval MS  time between checks (default 100)\n"
+                 "%s"
                  "  -q, --quiet           print only the summary line\n"
                  "  -h, --help            this text\n\n"
                  "workloads:\n",
-                 GMM_MAX_VCPUS, workload_names().c_str(), static_cast<unsigned long long>(kDefaultTimeoutSec));
+                 GMM_MAX_VCPUS, workload_names().c_str(), static_cast<unsigned long long>(kDefaultTimeoutSec),
+                 disk_options_help());
     for (const WorkloadSpec& w : workloads()) {
         std::fprintf(out, "  %-10s %s\n", w.name, w.help);
         for (const ParamSpec& p : w.params)
@@ -91,6 +93,7 @@ int cmd_run(int argc, char** argv) {
         {"mm", required_argument, nullptr, kMm},
         {"check", optional_argument, nullptr, kCheck}, {"check-interval", required_argument, nullptr, kCheckInterval},
         {"quiet", no_argument, nullptr, 'q'},          {"help", no_argument, nullptr, 'h'},
+        GMM_DISK_LONG_OPTIONS,
         {nullptr, 0, nullptr, 0},
     };
     opterr = 0;
@@ -145,6 +148,11 @@ int cmd_run(int argc, char** argv) {
             }
             case 'q': opt.quiet = true; break;
             case 'h': print_run_help(stdout); return kExitOk;
+            case kOptDisk: case kOptDiskFiles: case kOptDiskFileSize: case kOptDiskLatencyUs: {
+                std::string error;
+                if (!parse_disk_option(c, optarg, opt.disk, error)) return usage_error(error);
+                break;
+            }
             case ':':
                 return usage_error(std::string("option ") + argv[optind - 1] + " needs a value (see gmm run --help)");
             default:
@@ -184,6 +192,7 @@ int cmd_run(int argc, char** argv) {
         opt.mm = mm->canonical;
         opt.bootargs += " " + mm->bootargs;
     }
+    if (std::string error; !check_disk_options(opt.disk, error)) return usage_error(error);
     opt.timeout_ms = timeout_sec * 1000;
     return run_and_report(opt);
 }

@@ -11,6 +11,7 @@ constexpr int kExitNoKvm = 4;        // no usable /dev/kvm
 constexpr int kExitGuestFailed = 10; // guest assertion, exception or DONE(status != 0)
 constexpr int kExitViolation = 12;   // invariant checker found violations
 constexpr int kExitStormStuck = 13;  // gmm storm: no thread made progress (stall watchdog)
+constexpr int kExitDiskDiffers = 3;  // gmm disk verify: pages differ from the default pattern
 constexpr int kExitTimeout = 124;    // --timeout expired
 
 int cmd_run(int argc, char** argv);
@@ -24,6 +25,7 @@ int cmd_stop(int argc, char** argv);
 int cmd_check(int argc, char** argv);  // cmd_check.cpp: the invariant checker
 // Lock statistics and KVM stats of a running VM (cmd_stat.cpp, issue 7).
 int cmd_stat(int argc, char** argv);
-int cmd_storm(int argc, char** argv);  // cmd_storm.cpp: scripted fault storms (issue 8)
+int cmd_storm(int argc, char** argv);
+int cmd_disk(int argc, char** argv);   // cmd_disk.cpp: disk images for virtio-blk (issue 5)  // cmd_storm.cpp: scripted fault storms (issue 8)
 
 }  // namespace gmm::cli

@@ -23,6 +23,7 @@ constexpr Command kCommands[] = {
     {"stop", gmm::cli::cmd_stop, "end the run of a VM"},
     {"check", gmm::cli::cmd_check, "check a running VM's memory-manager invariants"},
     {"stat", gmm::cli::cmd_stat, "lock statistics and KVM per-vCPU stats of a running VM"},
+    {"disk", gmm::cli::cmd_disk, "create, check or verify a disk image for the virtio-blk device"},
     {"storm", gmm::cli::cmd_storm, "run a scripted multi-vCPU fault storm (Lua), optionally checked"},
 };
 

@@ -1,5 +1,7 @@
 #include "run_report.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <optional>
@@ -86,6 +88,8 @@ void print_effective_command_line(const RunOptions& o) {
                        std::to_string(o.mem_bytes >> 20) + "M --workload " + o.workload;
     for (const auto& [k, v] : o.params) line += " --param " + k + "=" + v;
     line += " --timeout " + std::to_string(o.timeout_ms / 1000) + " --kernel " + o.kernel_path;
+    if (!o.disk.path.empty()) line += " --disk " + o.disk.path;
+    if (o.disk.latency_us) line += " --disk-latency-us " + std::to_string(o.disk.latency_us);
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
 }
@@ -274,6 +278,11 @@ std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int cod
         j.end_object();
     }
     j.end_array();
+    if (!r.disk.empty()) {
+        j.key("disk"); j.begin_object();
+        for (const auto& [k, v] : r.disk) { j.key(k); j.u64(v); }
+        j.end_object();
+    }
     write_final_lockstat_json(j, ls);
     j.key("console"); j.string(r.console);
     j.end_object();
@@ -292,12 +301,20 @@ int run_and_report(const RunOptions& o) {
     cfg.bootargs = o.bootargs;
     cfg.payload = o.payload;
     cfg.results_size_bytes = o.results_size_bytes;
+    auto disk = prepare_disk(o.disk);
+    if (!disk) {
+        std::fprintf(stderr, "gmm run: %s\n", disk.error().message().c_str());
+        return disk.error().kind == vmm::ErrorKind::BadInput ? kExitUsage : kExitHostError;
+    }
+    cfg.disk_path = disk->path;
+    cfg.disk_latency_us = o.disk.latency_us;
     if (!o.quiet)
         cfg.console_line = [](const std::string& line) {
             std::printf("guest| %s\n", line.c_str());
             std::fflush(stdout);
         };
     auto machine = vmm::Machine::create(cfg);
+    if (disk->temporary) unlink(disk->path.c_str());  // the VMM holds it open; gone at exit either way
     if (!machine) {
         const vmm::Error& e = machine.error();
         std::fprintf(stderr, "gmm run: %s\n", e.message().c_str());
@@ -346,6 +363,11 @@ int run_and_report(const RunOptions& o) {
     const FinalLockstat lockstat = final_lockstat(**machine, report);
     if (!o.quiet) {
         print_vcpu_table(report);
+        if (!report.disk.empty()) {
+            std::string line;
+            for (const auto& [k, v] : report.disk) line += " " + k + "=" + std::to_string(v);
+            std::printf("disk:%s\n", line.c_str());
+        }
         print_final_lockstat(lockstat);
     }
     print_ops(o, report);

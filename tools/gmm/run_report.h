@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "disk_options.h"
 #include "checker.h"
 #include "json_writer.h"
 #include "machine.h"
@@ -43,6 +44,7 @@ struct RunOptions {
     uint64_t results_size_bytes = 0;
     RunHooks* hooks = nullptr;
     std::string effective_command_line;
+    DiskOptions disk;  // --disk, --disk-latency-us, ... (issue 5)
 };
 class CheckSummary;
 

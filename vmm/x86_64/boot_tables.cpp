@@ -144,7 +144,8 @@ bool child_table(TableArena& arena, uint64_t parent_page, uint64_t index, uint64
 
 }  // namespace
 
-Result<PageTableImage> build_kernel_page_tables(Gpa at, uint64_t max_bytes, const std::vector<MemorySlot>& slots) {
+Result<PageTableImage> build_kernel_page_tables(Gpa at, uint64_t max_bytes, const std::vector<MemorySlot>& slots,
+                                                const std::vector<Gpa>& mmio_pages) {
     if (!at.is_aligned(kPageSize))
         return Err{plain_error("kernel page tables at GPA " + hex(at.value()) + " are not page-aligned")};
     if (slots.empty()) return Err{plain_error("kernel page tables: no RAM slots to map")};
@@ -183,6 +184,15 @@ Result<PageTableImage> build_kernel_page_tables(Gpa at, uint64_t max_bytes, cons
                 arena.set(image_pd, pd_index(GMM_KERNEL_IMAGE_GVA + gpa), gpa | kKernelImageLeafFlags);
         }
     }
+    for (Gpa page : mmio_pages) {
+        if (!page.is_aligned(kLargePageSize) || page.value() < kMmioHoleStart || page.value() >= kMmioHoleEnd)
+            return Err{plain_error("MMIO window at GPA " + hex(page.value()) + " is not a 2 MiB page in the MMIO hole")};
+        const uint64_t gva = GMM_DIRECT_MAP_GVA + page.value();
+        uint64_t pdpt = 0, pd = 0;
+        if (!child_table(arena, pml4, pml4_index(gva), pdpt) || !child_table(arena, pdpt, pdpt_index(gva), pd))
+            return Err{no_room(max_bytes, span_end)};
+        arena.set(pd, pd_index(gva), page.value() | kMmioLeafFlags);
+    }
     PageTableImage img;
     img.layout.pml4 = at;
     img.layout.size_bytes = arena.pages() * kPageSize;
@@ -192,8 +202,9 @@ Result<PageTableImage> build_kernel_page_tables(Gpa at, uint64_t max_bytes, cons
 }
 
 Result<KernelPageTables> write_kernel_page_tables(GuestMemory& mem, Gpa at, uint64_t max_bytes,
-                                                  const std::vector<MemorySlot>& slots) {
-    auto img = build_kernel_page_tables(at, max_bytes, slots);
+                                                  const std::vector<MemorySlot>& slots,
+                                                  const std::vector<Gpa>& mmio_pages) {
+    auto img = build_kernel_page_tables(at, max_bytes, slots, mmio_pages);
     if (!img) return Err{img.error()};
     Status st = mem.write(at, img->bytes);
     if (!st) return Err{plain_error("writing the kernel page tables: " + st.error().what)};

@@ -95,6 +95,7 @@ constexpr uint64_t kKernelTableFlags = kPteP | kPteRw | kPteA;
 // Leaves: 2 MiB, global (CR4.PGE is on; kernel mappings are the same in every
 // address space), A and D preset so the CPU never writes them back.
 constexpr uint64_t kDirectMapLeafFlags = kPteP | kPteRw | kPteA | kPteD | kPtePs | kPteG | kPteNx;
+constexpr uint64_t kMmioLeafFlags = kPteP | kPteRw | kPteA | kPteD | kPtePs | kPteG | kPteNx | kPtePcd | kPtePwt;
 constexpr uint64_t kKernelImageLeafFlags = kPteP | kPteRw | kPteA | kPteD | kPtePs | kPteG;
 constexpr uint64_t kKernelImageMapBytes = 1ull << 30;  // GPA [0, 1 GiB)
 
@@ -112,11 +113,16 @@ struct PageTableImage {
     KernelPageTables layout;
     std::vector<uint8_t> bytes;  // layout.size_bytes bytes, written at layout.pml4
 };
-Result<PageTableImage> build_kernel_page_tables(Gpa at, uint64_t max_bytes, const std::vector<MemorySlot>& slots);
+// mmio_pages: 2 MiB-aligned device windows also mapped in the direct map,
+// uncached (PCD|PWT), so the kernel reaches device registers at
+// GMM_DIRECT_MAP_GVA + gpa.
+Result<PageTableImage> build_kernel_page_tables(Gpa at, uint64_t max_bytes, const std::vector<MemorySlot>& slots,
+                                                const std::vector<Gpa>& mmio_pages = {});
 
 // Builds and writes them into guest memory.
 Result<KernelPageTables> write_kernel_page_tables(GuestMemory& mem, Gpa at, uint64_t max_bytes,
-                                                  const std::vector<MemorySlot>& slots);
+                                                  const std::vector<MemorySlot>& slots,
+                                                  const std::vector<Gpa>& mmio_pages = {});
 
 // Where the boot structures live (docs/boot-protocol.md).
 struct BootTablesLayout {
