@@ -145,20 +145,20 @@ TEST_CASE("storms: more threads than vCPUs: 5 workers per round and 3 pinned thr
 
 TEST_CASE("storms: file faults sleeping on a slow disk race unmap + re-map (ABA): no violation, no wrong page, "
           "faults revalidated", "[storm_files]") {
-    // Needs the disk options of gmm storm and the kernel's file mappings (issue 5).
-    const GmmRun help = gmm::test::run_gmm_command("storm", {"--help"}, kHardLimit);
-    if (help.stdout_text.find("--disk-latency-us") == std::string::npos) {
-        std::printf("SKIP storms/file_fault_aba.lua: this gmm storm has no --disk-latency-us (no disk yet)\n");
-        return;
-    }
     for (const std::string mm : {"global", "extents"}) {
         DYNAMIC_SECTION("file_fault_aba --mm " << mm) {
             const GmmRun r = storm(storm_file("file_fault_aba"),
                                    {"--mm", mm, "--check=safepoint", "--check-interval", "100", "--disk-latency-us",
                                     "2000", "--param", "rounds=6", "--param", "size=64K"});
             INFO(describe(r) << "\n" << r.stdout_text);
-            CHECK(r.exit_code == kExitOk);
             const JsonValue& j = require_json(r);
+            // A kernel without file mappings (before the page cache) cannot open file0.
+            if (j["storm"]["runner"]["state"].as_string() == "file_failed" &&
+                r.stdout_text.find("error -38 ") != std::string::npos) {
+                std::printf("SKIP storms/file_fault_aba.lua: the guest kernel has no FILE_OPEN yet (ENOSYS)\n");
+                return;
+            }
+            CHECK(r.exit_code == kExitOk);
             CHECK(j["check"]["violations"].size() == 0);
             CHECK(j["check"]["checks"].as_u64() >= 1);
             CHECK(j["storm"]["runner"]["state"].as_string() == "finished");
