@@ -6,6 +6,7 @@
 // before it runs them. Keys: mm, placement, freecache (the policy), inject
 // (test only: a planted bug, as the mm workloads).
 #include "assert.h"
+#include "fs/page_cache.h"
 #include "frame_alloc.h"
 #include "gmm/abi/storm.h"
 #include "mm/fault.h"
@@ -51,6 +52,12 @@ void report_kernel_side(uint64_t status) {
     ucall_result_for(0, "mm_revalidation_failures", uint64_t(as.counter(mm::Counter::RevalidationFailures)));
     ucall_result_for(0, "mm_fault_retries", uint64_t(as.counter(mm::Counter::FaultRetries)));
     ucall_result_for(0, "mm_faults_need_io", uint64_t(as.counter(mm::Counter::FaultsNeedIo)));
+    if (file_count() != 0) {  // shared file regions: their writes reach the disk before the run ends
+        const bool written = page_cache_writeback(Writeback::Everything);
+        ucall_result_for(0, "writeback_ok", written ? 1 : 0);
+        ucall_result_for(0, "page_cache_reads", page_cache_stats().reads);
+        if (!written && status == 0) status = 1;
+    }
     ucall_done(status);
     idle_forever();
 }
@@ -63,11 +70,13 @@ void prepare(const BootArgs& args) {
     GMM_ASSERT(blob_mapped <= GMM_STORM_RESULTS_GVA - GMM_STORM_BLOB_GVA);
     // One kernel-mapped stack, the main thread's: the runner maps a stack per
     // pinned thread itself (GMM_STORM_STACKS_GVA), however many share a vCPU.
+    page_cache_init();  // the disk's files, if there is a disk (file regions)
     auto* p = static_cast<user::MmParams*>(mm_space_build(args, 1));
     p->magic = user::kMmParamsMagic;
     p->threads = 1;
     p->vcpus = g_kernel.cpu_count;
     p->tsc_khz = bi.tsc_khz;
+    p->file_count = file_count();
     p->stack_top[0] = mm_stack_top(0).value();
 
     auto* res = direct_map<gmm_storm_results>(Gpa(bi.results_gpa));
