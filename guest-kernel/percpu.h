@@ -14,6 +14,7 @@
 namespace gmm::kernel {
 
 using UserExitFn = void (*)(uint64_t status);
+struct Thread;  // sched/thread.h
 
 struct alignas(64) PerCpu {
     PerCpu* self;  // must stay at offset 0 (read as %gs:0)
@@ -33,6 +34,10 @@ struct alignas(64) PerCpu {
     // User thread on this CPU.
     uint64_t gate_calls;      // gate entries served for the current thread
     UserExitFn on_user_exit;  // continuation when the thread exits
+    // The scheduler's run queue head and inbox (sched/sched.cpp), here so the
+    // return to user mode tests "anything else to run?" in two loads.
+    Thread* sched_queue_head;
+    Thread* sched_inbox;  // atomic: other CPUs push woken threads
     gmm_ucall ucall;          // this CPU's guest->host call buffer
     LockstatCpu lockstat;     // this CPU's slot of the lockstat block (lockstat.h)
 };

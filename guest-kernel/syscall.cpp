@@ -23,8 +23,19 @@ int64_t sys_console_write(uint64_t user_ptr, uint64_t len) {
     return int64_t(len);
 }
 
+// Several threads may share a vCPU: their `ops` add up and `measured_ns` is
+// the longest, per vCPU (the host keeps the last value of each result).
+// Per-CPU and touched only in system calls, which are never preempted.
+struct alignas(64) ReportTotals {
+    uint64_t ops, measured_ns;
+};
+ReportTotals g_report_totals[GMM_MAX_VCPUS];
+
 int64_t sys_report(uint64_t key, uint64_t value) {
     if (key >= uint64_t(user::ReportKey::Count)) return -GMM_EINVAL;
+    ReportTotals& t = g_report_totals[this_cpu().cpu_index];
+    if (key == uint64_t(user::ReportKey::Ops)) value = t.ops += value;
+    if (key == uint64_t(user::ReportKey::MeasuredNs)) value = t.measured_ns = value > t.measured_ns ? value : t.measured_ns;
     ucall_result(user::kReportKeyNames[key], value);
     return 0;
 }

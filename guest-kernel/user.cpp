@@ -3,6 +3,7 @@
 #include "assert.h"
 #include "frame_alloc.h"
 #include "kernel.h"
+#include "sched/sched.h"
 #include "sync.h"
 #include "x86_64/user_entry.h"
 #include "x86_64/user_paging.h"
@@ -61,7 +62,7 @@ void user_thread_start(user::Mode mode, uint64_t arg, UserExitFn on_exit) {
 void user_thread_exit(uint64_t status) {
     PerCpu& me = this_cpu();
     const UserExitFn fn = me.on_user_exit;
-    me.on_user_exit = nullptr;
+    if (!sched_active()) me.on_user_exit = nullptr;  // one thread per CPU here; scheduler CPUs keep theirs
     if (fn) fn(status);
     idle_forever();
 }

@@ -82,7 +82,8 @@ void measured_thread(uint64_t index) {
 
 int64_t start_thread(uint64_t index) {
     __atomic_store_n(&g_alive[index], 1u, __ATOMIC_SEQ_CST);
-    const int64_t r = sys_thread_create(worker_entry, g_params->stack_top[index], index, index, &g_alive[index]);
+    const int64_t r =
+        sys_thread_create(worker_entry, g_params->stack_top[index], index, index % g_params->vcpus, &g_alive[index]);
     if (r < 0) __atomic_store_n(&g_alive[index], 0u, __ATOMIC_SEQ_CST);
     return r;
 }
@@ -98,7 +99,7 @@ void join_thread(uint64_t index) {
 [[noreturn]] void mm_main(uint64_t params_gva) {
     g_params = reinterpret_cast<const MmParams*>(params_gva);
     const MmParams& p = *g_params;
-    if (p.magic != kMmParamsMagic || p.threads == 0 || p.threads > kMmMaxThreads) sys_exit(3);
+    if (p.magic != kMmParamsMagic || p.threads == 0 || p.threads > kMmMaxThreads || p.vcpus == 0) sys_exit(3);
     if (p.kind >= MmKind::TestSegv && p.kind != MmKind::TestPtl) sys_exit(run_test_main(p));
     for (uint64_t i = 1; i < p.threads; ++i)
         if (start_thread(i) < 0) ++g_errors;

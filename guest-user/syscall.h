@@ -24,8 +24,30 @@ inline int64_t syscall5(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint
     return int64_t(rax);
 }
 
+inline int64_t syscall6(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5) {
+    uint64_t rax = nr;
+    register uint64_t r10 asm("r10") = a3;
+    register uint64_t r8 asm("r8") = a4;
+    register uint64_t r9 asm("r9") = a5;
+    asm volatile("call gmm_user_gate"
+                 : "+a"(rax)
+                 : "D"(a0), "S"(a1), "d"(a2), "r"(r10), "r"(r8), "r"(r9)
+                 : "memory", "cc");
+    return int64_t(rax);
+}
+
 inline int64_t sys_mmap(uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags) {
     return syscall5(GMM_SYS_MMAP, addr, len, prot, flags, 0);
+}
+inline int64_t sys_mmap_file(uint64_t addr, uint64_t len, uint64_t prot, uint64_t flags, uint64_t fd, uint64_t offset) {
+    return syscall6(GMM_SYS_MMAP, addr, len, prot, flags, fd, offset);
+}
+inline int64_t sys_file_open(const char* name, uint64_t len) {
+    return syscall5(GMM_SYS_FILE_OPEN, reinterpret_cast<uint64_t>(name), len, 0, 0, 0);
+}
+inline int64_t sys_file_size(uint64_t fd) { return syscall5(GMM_SYS_FILE_SIZE, fd, 0, 0, 0, 0); }
+inline int64_t sys_msync(uint64_t addr, uint64_t len, uint64_t flags) {
+    return syscall5(GMM_SYS_MSYNC, addr, len, flags, 0, 0);
 }
 inline int64_t sys_munmap(uint64_t addr, uint64_t len) { return syscall5(GMM_SYS_MUNMAP, addr, len, 0, 0, 0); }
 inline int64_t sys_mprotect(uint64_t addr, uint64_t len, uint64_t prot) {

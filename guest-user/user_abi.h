@@ -34,7 +34,8 @@ constexpr uint32_t kMmMaxThreads = 64;
 struct MmParams {
     uint64_t magic;
     MmKind kind;
-    uint64_t threads;     // user threads, one per vCPU (thread i on vCPU i)
+    uint64_t threads;     // user threads; thread i runs on vCPU i % vcpus
+    uint64_t vcpus;
     uint64_t size_bytes;  // per thread, multiple of 4 KiB
     uint64_t iterations;  // per thread (mixed: per faulting thread)
     uint64_t tsc_khz;

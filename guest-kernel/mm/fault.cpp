@@ -8,6 +8,7 @@
 #include "lockstat.h"
 #include "mm/user_space.h"
 #include "percpu.h"
+#include "sched/sched.h"
 #include "ucall.h"
 #include "user.h"
 #include "x86_64/cpu.h"
@@ -19,13 +20,11 @@ namespace {
 constexpr uint64_t kPfWrite = 1u << 1, kPfFetch = 1u << 4;
 constexpr uint64_t kSegvExitStatus = 128 + 11;  // like a shell reports SIGSEGV
 
-// Per-CPU (= per user thread: one per vCPU) SEGV recovery: faults at RIP in
-// [begin, end) resume at landing. begin == 0: none.
-struct alignas(64) SegvRecovery {
-    uint64_t begin, end, landing;
-    uint64_t recovered;
+// SEGV recovery is per thread (sched/thread.h); the count is per CPU.
+struct alignas(64) RecoveredCount {
+    uint64_t value;
 };
-SegvRecovery g_recovery[GMM_MAX_VCPUS];
+RecoveredCount g_recovered[GMM_MAX_VCPUS];
 
 static_assert(uint64_t(SegvCode::NotMapped) == GMM_SEGV_NOT_MAPPED && uint64_t(SegvCode::AccessDenied) == GMM_SEGV_ACCESS_DENIED &&
               uint64_t(SegvCode::OutOfRange) == GMM_SEGV_OUT_OF_RANGE && uint64_t(SegvCode::OutOfMemory) == GMM_SEGV_OUT_OF_MEMORY);
@@ -34,7 +33,7 @@ bool user_address(uint64_t va) { return va >= kPageSize && va < GMM_USER_TOP_GVA
 }  // namespace
 
 int64_t mm_sys_segv_recover(uint64_t begin, uint64_t end, uint64_t landing) {
-    SegvRecovery& r = g_recovery[this_cpu().cpu_index];
+    SegvRecovery& r = sched_current()->recovery;
     if (begin == 0 && end == 0 && landing == 0) {
         r.begin = r.end = r.landing = 0;
         return 0;
@@ -48,9 +47,7 @@ int64_t mm_sys_segv_recover(uint64_t begin, uint64_t end, uint64_t landing) {
     return 0;
 }
 
-void mm_segv_recovery_reset(uint32_t cpu) { g_recovery[cpu].begin = g_recovery[cpu].end = g_recovery[cpu].landing = 0; }
-
-uint64_t mm_segv_recovered(uint32_t cpu) { return g_recovery[cpu].recovered; }
+uint64_t mm_segv_recovered(uint32_t cpu) { return g_recovered[cpu].value; }
 
 void mm_user_page_fault(x86::TrapFrame& f) {
     if (!mm_space_ready()) x86::report_exception(f);  // no address space under test
@@ -75,12 +72,12 @@ void mm_user_page_fault(x86::TrapFrame& f) {
                             : r.segv == mm::SegvReason::AccessDenied ? uint64_t(SegvCode::AccessDenied)
                             : r.segv == mm::SegvReason::OutOfRange   ? uint64_t(SegvCode::OutOfRange)
                                                                      : uint64_t(SegvCode::NotMapped);
-    SegvRecovery& rec = g_recovery[this_cpu().cpu_index];
+    const SegvRecovery& rec = sched_current()->recovery;
     if (rec.begin && f.rip >= rec.begin && f.rip < rec.end) {  // an expected SEGV: resume at the landing
         f.rip = rec.landing;
         f.rdi = cr2;
         f.rsi = reason | uint64_t(access) << 8;
-        ++rec.recovered;
+        ++g_recovered[this_cpu().cpu_index].value;
         return;
     }
     ucall_result("segv_address", cr2);

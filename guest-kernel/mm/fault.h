@@ -16,8 +16,6 @@ void mm_user_page_fault(x86::TrapFrame& f);
 
 // GMM_SYS_SEGV_RECOVER (abi/gmm/abi/syscall.h): validated here.
 int64_t mm_sys_segv_recover(uint64_t begin, uint64_t end, uint64_t landing);
-// A new user thread starts on `cpu` without a recovery.
-void mm_segv_recovery_reset(uint32_t cpu);
 // SEGVs redirected to a landing on `cpu` so far.
 uint64_t mm_segv_recovered(uint32_t cpu);
 

@@ -60,10 +60,23 @@ int64_t sys_mprotect(uint64_t addr, uint64_t len, uint64_t prot) {
     return st.ok() ? 0 : errno_of(st.error());
 }
 
+// Threads sharing a vCPU overlap their windows: the host sees one window per
+// vCPU from the first begin to the last end (their union), so counts add up.
+struct alignas(64) MarkDepth {
+    uint32_t depth[GMM_MARK_COUNT];
+};
+MarkDepth g_mark_depth[GMM_MAX_VCPUS];
+
 int64_t sys_mark(uint64_t window, uint64_t phase) {
     if (window >= GMM_MARK_COUNT || phase > 1) return -GMM_EINVAL;
-    if (window == GMM_MARK_FAULTS) mm_ptl_track(phase == 0);
     PerCpu& me = this_cpu();
+    uint32_t& depth = g_mark_depth[me.cpu_index].depth[window];
+    if (phase == 0 && depth++ != 0) return 0;
+    if (phase == 1) {
+        if (depth == 0) return -GMM_EINVAL;  // an end without a begin
+        if (--depth != 0) return 0;
+    }
+    if (window == GMM_MARK_FAULTS) mm_ptl_track(phase == 0);
     me.ucall.cmd = GMM_UCALL_MARK;
     me.ucall.cpu = me.cpu_index;
     me.ucall.args[0] = window;

@@ -4,11 +4,12 @@
 #include "gmm/abi/syscall.h"
 #include "kernel.h"
 #include "lock_classes.h"
-#include "mm/guest_platform.h"
 #include "mm/fault.h"
+#include "mm/guest_platform.h"
 #include "mm/tlb.h"
 #include "mm/user_space.h"
 #include "percpu.h"
+#include "sched/sched.h"
 #include "sync.h"
 #include "ucall.h"
 #include "user.h"
@@ -18,19 +19,12 @@ namespace gmm::kernel {
 
 namespace {
 
-enum class SlotState : uint32_t { Idle = 0, Claimed = 1, Ready = 2, Running = 3 };
-
-struct alignas(64) ThreadSlot {
-    SlotState state;
-    uint64_t entry, stack_top, arg, clear_word;
-};
-
-ThreadSlot g_slots[GMM_MAX_VCPUS];
-uint64_t g_wait_key[GMM_MAX_VCPUS];  // physical address a CPU's thread sleeps on (0: none)
 RunExitFn g_on_run_exit;
-// The scheduler lock: claiming a thread slot, registering a waiter, scanning
-// for waiters to wake. Held for a few instructions; IPIs are sent after it.
-constinit mm::TicketLock g_sched_lock{lock_class(KernelLockClass::Sched)};
+// Futex-like waiters: one list, under a lock taken only in thread context.
+// Short: a run has at most kMaxThreads threads.
+Thread* g_waiters;
+constinit mm::TicketLock g_wait_lock{lock_class(KernelLockClass::Sched)};
+uint64_t g_main_entry_mode, g_main_entry_arg;
 
 bool user_range_ok(uint64_t va) { return va >= kPageSize && va < GMM_USER_TOP_GVA; }
 
@@ -39,41 +33,57 @@ uint64_t word_key(uint64_t uaddr) {
     return p ? reinterpret_cast<uint64_t>(p) - GMM_DIRECT_MAP_GVA : 0;
 }
 
-// Wakes the waiters on `key` (at most max): under the scheduler lock the
-// waker clears their slots; then it IPIs them (a waiter sleeps until its slot is 0).
+void unlist(Thread* t) {  // under g_wait_lock
+    for (Thread** pp = &g_waiters; *pp; pp = &(*pp)->wait_next)
+        if (*pp == t) {
+            *pp = t->wait_next;
+            break;
+        }
+    t->wait_key = 0;
+    t->wait_next = nullptr;
+}
+
 uint64_t wake_key(uint64_t key, uint64_t max) {
-    uint64_t woken = 0, targets = 0;
+    Thread* woken[kMaxThreads];
+    uint64_t n = 0;
     {
-        mm::LockGuard<mm::TicketLock> g(g_sched_lock, guest_platform());
-        for (uint32_t cpu = 0; cpu < g_kernel.cpu_count && woken < max; ++cpu) {
-            if (g_wait_key[cpu] != key) continue;
-            __atomic_store_n(&g_wait_key[cpu], 0, __ATOMIC_RELEASE);
-            ++woken;
-            targets |= 1ull << cpu;
+        mm::LockGuard<mm::TicketLock> g(g_wait_lock, guest_platform());
+        for (Thread** pp = &g_waiters; *pp && n < max && n < kMaxThreads;) {
+            Thread* t = *pp;
+            if (t->wait_key != key) {
+                pp = &t->wait_next;
+                continue;
+            }
+            *pp = t->wait_next;
+            t->wait_key = 0;
+            t->wait_next = nullptr;
+            woken[n++] = t;
         }
     }
-    targets &= ~(1ull << this_cpu().cpu_index);
-    while (targets) {
-        const uint32_t cpu = uint32_t(__builtin_ctzll(targets));
-        targets &= targets - 1;
-        x86::apic::send_ipi(cpu, x86::Vector::Wakeup);
-    }
-    return woken;
+    for (uint64_t i = 0; i < n; ++i) sched_wake(woken[i]);
+    return n;
 }
 
 void on_thread_exit(uint64_t status) {
-    const uint32_t cpu = this_cpu().cpu_index;
-    ThreadSlot& s = g_slots[cpu];
+    Thread* t = sched_current();
     ucall_result("thread_exit_status", status);
-    if (cpu == 0) g_on_run_exit(status);  // the main thread died (e.g. SEGV): end the run
-    if (s.clear_word) {
-        if (uint32_t* w = static_cast<uint32_t*>(mm_user_ptr(Gva(s.clear_word), true, true))) {
+    if (t->is_main) g_on_run_exit(status);  // the main thread died (e.g. SEGV): end the run
+    if (t->clear_word) {
+        if (uint32_t* w = static_cast<uint32_t*>(mm_user_ptr(Gva(t->clear_word), true, true))) {
             __atomic_store_n(w, 0u, __ATOMIC_SEQ_CST);
             wake_key(reinterpret_cast<uint64_t>(w) - GMM_DIRECT_MAP_GVA, ~0ull);
         }
     }
-    store_release(s.state, SlotState::Idle);
-    mm_threads_run(cpu, 0, 0);
+    sched_exit_current();
+}
+
+[[noreturn]] void enter_user_thread(Thread* t) {
+    tlb_note_user_cpu(t->cpu);
+    sched_before_user_return(0);  // arms the quantum if others wait
+    if (t->is_main)
+        x86::enter_user(mm_space_cr3(), Gva(g_kernel.boot_info->user_entry_gva), Gva(t->user_stack_top), 0,
+                        g_main_entry_mode, g_main_entry_arg);
+    x86::enter_user(mm_space_cr3(), Gva(t->user_entry), Gva(t->user_stack_top), t->user_arg, t->id, 0);
 }
 
 }  // namespace
@@ -81,19 +91,20 @@ void on_thread_exit(uint64_t status) {
 void mm_threads_init(RunExitFn on_run_exit) { g_on_run_exit = on_run_exit; }
 
 void mm_threads_run(uint32_t cpu, uint64_t mode, uint64_t arg) {
-    ThreadSlot& s = g_slots[cpu];
-    tlb_note_user_cpu(cpu);
+    sched_init_cpu(cpu);
     PerCpu& me = this_cpu();
     me.gate_calls = 0;
     me.on_user_exit = on_thread_exit;
-    mm_segv_recovery_reset(cpu);  // a new thread starts without SEGV recovery
     if (cpu == 0 && mode != 0) {
-        s.state = SlotState::Running;
-        x86::enter_user(mm_space_cr3(), Gva(g_kernel.boot_info->user_entry_gva), mm_stack_top(0), 0, mode, arg);
+        g_main_entry_mode = mode;
+        g_main_entry_arg = arg;
+        Thread* t = thread_alloc(0, enter_user_thread);
+        GMM_ASSERT(t != nullptr);
+        t->is_main = true;
+        t->user_stack_top = mm_stack_top(0).value();
+        sched_start(t);
     }
-    wait_until([&s] { return load_acquire(s.state) == SlotState::Ready; });
-    s.state = SlotState::Running;
-    x86::enter_user(mm_space_cr3(), Gva(s.entry), Gva(s.stack_top), s.arg, cpu, 0);
+    sched_idle_loop();
 }
 
 int64_t sys_thread_create(uint64_t entry, uint64_t stack_top, uint64_t arg, uint64_t cpu, uint64_t clear_word) {
@@ -102,19 +113,15 @@ int64_t sys_thread_create(uint64_t entry, uint64_t stack_top, uint64_t arg, uint
         (clear_word && !user_range_ok(clear_word)))
         return -GMM_EINVAL;
     if (cpu >= g_kernel.cpu_count) return -GMM_EINVAL;
-    ThreadSlot& s = g_slots[cpu];
-    {
-        mm::LockGuard<mm::TicketLock> g(g_sched_lock, guest_platform());
-        if (load_acquire(s.state) != SlotState::Idle) return -GMM_EAGAIN;  // one thread per vCPU
-        s.state = SlotState::Claimed;
-    }
-    s.entry = entry;
-    s.stack_top = stack_top;
-    s.arg = arg;
-    s.clear_word = clear_word;
-    store_release(s.state, SlotState::Ready);
-    x86::apic::send_ipi(uint32_t(cpu), x86::Vector::Wakeup);
-    return int64_t(cpu);
+    Thread* t = thread_alloc(uint32_t(cpu), enter_user_thread);
+    if (!t) return -GMM_EAGAIN;  // the thread table is full
+    t->user_entry = entry;
+    t->user_stack_top = stack_top;
+    t->user_arg = arg;
+    t->clear_word = clear_word;
+    const uint32_t id = t->id;
+    sched_start(t);
+    return int64_t(id);
 }
 
 int64_t sys_wait(uint64_t uaddr, uint64_t expected) {
@@ -122,16 +129,23 @@ int64_t sys_wait(uint64_t uaddr, uint64_t expected) {
     if (!user_range_ok(uaddr)) return -GMM_EFAULT;
     const uint64_t key = word_key(uaddr);
     if (!key) return -GMM_EFAULT;
-    const uint32_t cpu = this_cpu().cpu_index;
+    Thread* t = sched_current();
     const uint32_t* word = direct_map<const uint32_t>(Gpa(key));
     {
         // Registered and checked under the lock a waker scans under: either
-        // the waker sees us, or we see the word it changed before waking.
-        mm::LockGuard<mm::TicketLock> g(g_sched_lock, guest_platform());
+        // the waker finds us listed, or we see the word it changed first.
+        mm::LockGuard<mm::TicketLock> g(g_wait_lock, guest_platform());
         if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != uint32_t(expected)) return -GMM_EAGAIN;
-        g_wait_key[cpu] = key;
+        t->wait_key = key;
+        t->wait_next = g_waiters;
+        g_waiters = t;
+        sched_prepare_block();
     }
-    wait_until([cpu] { return __atomic_load_n(&g_wait_key[cpu], __ATOMIC_ACQUIRE) == 0; });
+    sched_block();
+    if (__atomic_load_n(&t->wait_key, __ATOMIC_ACQUIRE) != 0) {  // woken by something else: leave the list
+        mm::LockGuard<mm::TicketLock> g(g_wait_lock, guest_platform());
+        if (t->wait_key) unlist(t);
+    }
     return 0;
 }
 

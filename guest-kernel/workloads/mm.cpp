@@ -12,6 +12,7 @@
 #include "mm/threads.h"
 #include "mm/tlb.h"
 #include "mm/user_space.h"
+#include "sched/sched.h"
 #include "sync.h"
 #include "ucall.h"
 #include "user_abi.h"
@@ -21,7 +22,7 @@ namespace gmm::kernel {
 
 namespace {
 
-constexpr const char* kKeys[] = {"mm", "placement", "freecache", "size", "iterations", "inject", "test"};
+constexpr const char* kKeys[] = {"mm", "placement", "freecache", "size", "iterations", "inject", "threads", "test"};
 constexpr uint32_t kKeyCount = sizeof(kKeys) / sizeof(kKeys[0]);
 
 user::MmKind g_kind;
@@ -44,6 +45,10 @@ void report_kernel_side(uint64_t status) {
         ucall_result_for(cpu, "tlb_shootdowns", t.shootdowns);
         ucall_result_for(cpu, "tlb_ipis_sent", t.ipis_sent);
         ucall_result_for(cpu, "lock_sleeps", lock_sleeps(cpu));
+        const SchedStats ss = sched_stats(cpu);
+        ucall_result_for(cpu, "sched_switches", ss.switches);
+        ucall_result_for(cpu, "sched_preemptions", ss.preemptions);
+        ucall_result_for(cpu, "sched_blocks", ss.blocks);
         if (g_kind == user::MmKind::TestPtl) {
             const PtlTrackResult r = mm_ptl_track_result(cpu, n);
             ucall_result_for(cpu, "ptl_distinct", r.distinct);
@@ -85,12 +90,14 @@ user::MmKind kind_from(const BootArgs& args) {
 
 void prepare(const BootArgs& args) {
     g_kind = kind_from(args);
-    const uint32_t threads = g_kernel.cpu_count;
+    const uint64_t asked = g_kind >= user::MmKind::TestSegv ? 0 : args.u64_or("threads", 0);
+    const uint32_t threads = asked ? uint32_t(asked) : g_kernel.cpu_count;  // the host checked <= 64
     GMM_ASSERT_LE(threads, user::kMmMaxThreads);
     auto* p = static_cast<user::MmParams*>(mm_space_build(args, threads));
     p->magic = user::kMmParamsMagic;
     p->kind = g_kind;
     p->threads = threads;
+    p->vcpus = g_kernel.cpu_count;
     p->size_bytes = args.u64_or("size", 4ull << 20);
     p->iterations = args.u64_or("iterations", 4);
     p->tsc_khz = g_kernel.boot_info->tsc_khz;

@@ -56,6 +56,7 @@ void prepare(const BootArgs& args) {
     auto* p = static_cast<user::MmParams*>(mm_space_build(args, threads));
     p->magic = user::kMmParamsMagic;
     p->threads = threads;
+    p->vcpus = g_kernel.cpu_count;
     p->tsc_khz = bi.tsc_khz;
     for (uint32_t t = 0; t < threads; ++t) p->stack_top[t] = mm_stack_top(t).value();
 

@@ -8,6 +8,7 @@
 #include "mm/safepoint.h"
 #include "mm/tlb.h"
 #include "percpu.h"
+#include "sched/sched.h"
 #include "syscall.h"
 #include "trap.h"
 #include "gmm/abi/virtio.h"
@@ -25,6 +26,7 @@ void on_timer() {
     PerCpu& me = this_cpu();
     const uint64_t ticks = me.timer_ticks + 1;
     me.timer_ticks = ticks;
+    sched_on_timer();
     if (ticks < me.timer_target_ticks) apic::timer_rearm(uint32_t(me.timer_period_count));
     apic::eoi();
 }
@@ -40,7 +42,10 @@ void dispatch(TrapFrame& f);
 
 extern "C" void gmm_trap_dispatch(TrapFrame* frame) {
     dispatch(*frame);
-    if (frame->from_user()) safepoint_before_user_return();
+    if (frame->from_user()) {
+        safepoint_before_user_return();
+        sched_before_user_return(frame->vector);
+    }
 }
 
 namespace {

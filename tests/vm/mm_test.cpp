@@ -190,3 +190,36 @@ TEST_CASE("mm usage: bad workload parameters and policies are one-line errors be
         CHECK(r.stderr_text.find('\n') == r.stderr_text.size() - 1);
     }
 }
+
+TEST_CASE("mm: more user threads than vCPUs share them (blocking at barriers, preempted by the quantum)", "[mm_threads]") {
+    for (const std::string mm : {"global", "extents"}) {
+        DYNAMIC_SECTION("page_fault1 threads=5 on 2 vCPUs --mm " << mm) {
+            const GmmRun r = run_mm("page_fault1", 2, mm, {"size=128K", "iterations=2", "threads=5"});
+            INFO(describe(r));
+            REQUIRE(r.exit_code == kExitOk);
+            const auto& j = json(r);
+            // Threads 0, 2, 4 on vCPU 0 and 1, 3 on vCPU 1; 2 x 32 faults each.
+            CHECK(j["per_vcpu"][0]["ops"].as_u64() == 3 * 64);
+            CHECK(j["per_vcpu"][1]["ops"].as_u64() == 2 * 64);
+            CHECK(j["ops_total"].as_u64() == 5 * 64);
+            CHECK(result_u64(r, 0, "user_errors") == 0);
+            CHECK(result_u64(r, 0, "sched_switches") >= 3);  // three threads took turns on vCPU 0
+            CHECK(result_u64(r, 1, "sched_blocks") >= 1);     // a worker slept (barrier) instead of spinning
+        }
+        DYNAMIC_SECTION("mixed threads=3 on 1 vCPU --mm " << mm) {
+            // Thread 0 churns until both faulters finish and never blocks: only
+            // the quantum lets them run on the same vCPU.
+            const GmmRun r = run_mm("mixed", 1, mm, {"size=64K", "iterations=2", "threads=3"});
+            INFO(describe(r));
+            REQUIRE(r.exit_code == kExitOk);
+            CHECK(result_u64(r, 0, "user_errors") == 0);
+            CHECK(result_u64(r, 0, "sched_preemptions") >= 1);
+        }
+    }
+}
+
+TEST_CASE("mm: the threads parameter is checked before boot", "[mm_usage]") {
+    const GmmRun r = run_mm("page_fault1", 2, "", {"threads=65"});
+    CHECK(r.exit_code == kExitUsage);
+    CHECK(r.stderr_text.find("threads") != std::string::npos);
+}

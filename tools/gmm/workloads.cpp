@@ -11,6 +11,8 @@ const ParamSpec kInjectParam = {"inject", ParamKind::Choice, 0, 0,
                                  "extent_outside_window", "leaked_free_range", "wrong_mapcount",
                                  "freed_frame_mapped", "lock_held", "write_to_free_frame"},
                                 "none", "test only: plant one bug for the checker (docs/checker.md)"};
+const ParamSpec kThreadsParam = {"threads", ParamKind::Unsigned, 0, 64, {}, "0",
+                                 "user threads, thread i on vCPU i mod vCPUs (0: one per vCPU; at most 64)"};
 const ParamSpec kSizeParam = {"size", ParamKind::SizeBytes, 4096, 1ull << 32, {}, "4M",
                               "bytes per thread (multiple of 4K; K/M/G suffixes)"};
 
@@ -48,13 +50,13 @@ const std::vector<WorkloadSpec>& workloads() {
         {"spin", 1, "every vCPU spins in ring 3 forever (for pause and timeout tests)", {}},
         {"panic", 1, "the kernel fails an assertion on purpose (tests the report path)", {}},
         {"page_fault1", 1, "will-it-scale page_fault1: each thread maps SIZE, writes every page, unmaps",
-         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "map/touch/unmap rounds per thread"}, kInjectParam},
+         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "map/touch/unmap rounds per thread"}, kThreadsParam, kInjectParam},
          true},
         {"mmap1", 1, "will-it-scale mmap1: each thread maps and unmaps SIZE without touching it",
-         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 10000000, {}, "100", "map/unmap pairs per thread"}, kInjectParam},
+         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 10000000, {}, "100", "map/unmap pairs per thread"}, kThreadsParam, kInjectParam},
          true},
         {"mixed", 1, "thread 0 churns mmap/munmap of SIZE while the others run page_fault1",
-         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "rounds per faulting thread"}, kInjectParam},
+         {kSizeParam, {"iterations", ParamKind::Unsigned, 1, 1000000, {}, "4", "rounds per faulting thread"}, kThreadsParam, kInjectParam},
          true},
         {"blkcheck", 1, "virtio-blk end to end: verify page signatures, write/read back, time requests (needs a disk)",
          {{"pages", ParamKind::Unsigned, 1, 1000000, {}, "4", "pages checked per file (first, last, spread)"},

@@ -19,7 +19,9 @@ enum gmm_syscall_nr {
     GMM_SYS_REPORT = 4,       /* (key id, value) -> 0; forwarded to the host */
     GMM_SYS_NR_FOUNDATION = 5,
     /* Memory management (issue 4). POSIX-like semantics, Linux flag values. */
-    GMM_SYS_MMAP = 5,         /* (addr hint, length, prot, flags) -> addr, or -errno */
+    GMM_SYS_MMAP = 5,         /* (addr hint, length, prot, flags, fd, offset) -> addr, or -errno. fd/offset only
+                               * without MAP_ANONYMOUS: fd from FILE_OPEN, offset a multiple of 4 KiB; pages past
+                               * the file's end fault as SEGV reason GMM_SEGV_NOT_MAPPED (SIGBUS in POSIX). */
     GMM_SYS_MUNMAP = 6,       /* (addr, length) -> 0 or -errno */
     GMM_SYS_MPROTECT = 7,     /* (addr, length, prot) -> 0 or -errno */
     /* Threads and waiting. A waiting thread sleeps; an idle vCPU waits in HLT. */
@@ -41,7 +43,12 @@ enum gmm_syscall_nr {
      * (0, 0, 0) removes it. Requires page <= begin < end <= GMM_USER_TOP_GVA, landing a user
      * address outside [begin, end). */
     GMM_SYS_SEGV_RECOVER = 14,
-    GMM_SYS_COUNT = 15,
+    /* Files of the disk (issue 5; docs/files.md). */
+    GMM_SYS_FILE_OPEN = 15,   /* (name ptr, name length) -> fd (the file's index in the disk table), -ENOENT, -ENODEV
+                               * without a disk, -EFAULT, -EINVAL (length 0 or > 31) */
+    GMM_SYS_FILE_SIZE = 16,   /* (fd) -> size in bytes, or -EBADF */
+    GMM_SYS_MSYNC = 17,       /* (addr, length, flags MS_*) -> 0, or -EINVAL, -EIO: writes back shared file pages */
+    GMM_SYS_COUNT = 18,
 };
 
 /* Protection bits (Linux values). */
@@ -60,6 +67,12 @@ enum gmm_syscall_nr {
 #define GMM_SEGV_ACCESS_DENIED 2u
 #define GMM_SEGV_OUT_OF_RANGE 3u
 #define GMM_SEGV_OUT_OF_MEMORY 4u
+#define GMM_SEGV_IO_ERROR 5u /* the file page could not be read (SIGBUS in POSIX) */
+
+/* msync flags (Linux values). */
+#define GMM_MS_ASYNC 1u
+#define GMM_MS_INVALIDATE 2u
+#define GMM_MS_SYNC 4u
 
 #define GMM_ENOSYS 38
 #define GMM_EINVAL 22
@@ -67,5 +80,9 @@ enum gmm_syscall_nr {
 #define GMM_ENOMEM 12
 #define GMM_EAGAIN 11
 #define GMM_ESRCH 3
+#define GMM_ENOENT 2
+#define GMM_EIO 5
+#define GMM_EBADF 9
+#define GMM_ENODEV 19
 
 #endif
