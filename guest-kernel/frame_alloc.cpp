@@ -141,6 +141,16 @@ void frame_free(Gpa frame) {
 
 void frame_set_flags(Gpa frame, uint8_t flags) { g_meta[frame.value() >> 12].flags = flags; }
 
+void frame_mark_dirty(Gpa frame) {
+    mm::rmw_fetch_or(&g_meta[frame.value() >> 12].flags, uint8_t(GMM_FRAME_F_DIRTY), __ATOMIC_RELAXED);
+}
+
+bool frame_take_dirty(Gpa frame) {
+    uint8_t& flags = g_meta[frame.value() >> 12].flags;
+    if (!(__atomic_load_n(&flags, __ATOMIC_RELAXED) & GMM_FRAME_F_DIRTY)) return false;
+    return mm::rmw_fetch_and(&flags, uint8_t(~GMM_FRAME_F_DIRTY), __ATOMIC_ACQ_REL) & GMM_FRAME_F_DIRTY;
+}
+
 void frame_mapcount_add(Gpa frame, int32_t delta) {
     const uint64_t i = frame.value() >> 12;
     if (i < g_meta_count) __atomic_fetch_add(&g_meta[i].mapcount, uint16_t(delta), __ATOMIC_RELAXED);

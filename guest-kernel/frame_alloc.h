@@ -28,6 +28,9 @@ void frame_free(Gpa frame);
 // page may be mapped through two page tables under different locks.
 void frame_set_flags(Gpa frame, uint8_t flags);
 void frame_mapcount_add(Gpa frame, int32_t delta);
+// GMM_FRAME_F_DIRTY of a page-cache frame (atomic; set under a PTL, taken by writeback).
+void frame_mark_dirty(Gpa frame);
+bool frame_take_dirty(Gpa frame);  // clears it; true if it was set
 // Where the shared pool's lock word lives (for the checker's I8).
 uint64_t frame_pool_lock_gva();
 // Sends this CPU's pending dirty batch to the VMM now.

@@ -16,7 +16,8 @@
     X(FramePool, "frame_pool", 0)       \
     X(Sched, "sched", 0)                \
     X(LockHammer, "lockhammer", 0)      \
-    X(Blk, "blk", 0)
+    X(Blk, "blk", 0)                    \
+    X(PageCache, "page_cache", 0)
 
 namespace gmm::kernel {
 

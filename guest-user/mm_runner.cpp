@@ -6,6 +6,7 @@
 #include "mm_runner.h"
 
 #include "gmm/abi/ucall.h"
+#include "file_runner.h"
 #include "mm_sync.h"
 #include "syscall.h"
 
@@ -57,7 +58,9 @@ void measured_thread(uint64_t index) {
     const uint64_t t0 = rdtsc();
     uint64_t ops = 0;
     const bool churner = p.kind == MmKind::Mmap1 || (p.kind == MmKind::Mixed && index == 0);
-    if (p.kind == MmKind::Mixed && index == 0 && p.threads > 1) {
+    if (is_file_workload(p.kind)) {
+        ops = file_workload_run(p, index, g_errors);
+    } else if (p.kind == MmKind::Mixed && index == 0 && p.threads > 1) {
         // Churn until every faulting thread is done (at least once).
         do ops += mmap1_iteration(p.size_bytes);
         while (__atomic_load_n(&g_faulters_done, __ATOMIC_ACQUIRE) < p.threads - 1);
@@ -73,7 +76,7 @@ void measured_thread(uint64_t index) {
 }
 
 [[noreturn]] void worker_entry(uint64_t index, uint64_t) {
-    if (g_params->kind >= MmKind::TestSegv && g_params->kind != MmKind::TestPtl) run_test_worker(*g_params, index);
+    if (is_mm_test(g_params->kind)) run_test_worker(*g_params, index);
     measured_thread(index);
     sys_exit_thread(0);
 }
@@ -100,11 +103,12 @@ void join_thread(uint64_t index) {
     g_params = reinterpret_cast<const MmParams*>(params_gva);
     const MmParams& p = *g_params;
     if (p.magic != kMmParamsMagic || p.threads == 0 || p.threads > kMmMaxThreads || p.vcpus == 0) sys_exit(3);
-    if (p.kind >= MmKind::TestSegv && p.kind != MmKind::TestPtl) sys_exit(run_test_main(p));
+    if (is_mm_test(p.kind)) sys_exit(run_test_main(p));
     for (uint64_t i = 1; i < p.threads; ++i)
         if (start_thread(i) < 0) ++g_errors;
     measured_thread(0);
     for (uint64_t i = 1; i < p.threads; ++i) join_thread(i);
+    file_workload_finish(p, g_errors);
     sys_report(ReportKey::UserErrors, g_errors);
     sys_exit(g_errors == 0 ? 0 : 1);
 }

@@ -1,6 +1,7 @@
 // Memory-manager tests run by `gmm run --workload mmtest --param test=NAME`.
 // Each reports test_checks and user_errors; the host test asserts on them and
 // on the kernel's SEGV / peek / check results.
+#include "file_runner.h"
 #include "mm_runner.h"
 #include "mm_sync.h"
 #include "syscall.h"
@@ -106,20 +107,34 @@ uint64_t shootdown_main(const MmParams& p) {
 struct BadCall {
     uint64_t nr, a0, a1, a2, a3;
     int64_t expect1, expect2;  // accepted results
+    uint64_t a4 = 0, a5 = 0;   // fd and offset of file mmaps
 };
 
 uint64_t bad_args() {
     const int64_t ok = sys_mmap(0, 2 * kPage, kRw, kAnon);
     check(ok > 0);
     const uint64_t m = uint64_t(ok);
-    const int64_t EINVAL = -GMM_EINVAL, ENOMEM = -GMM_ENOMEM, EFAULT = -GMM_EFAULT;
+    const int64_t EINVAL = -GMM_EINVAL, ENOMEM = -GMM_ENOMEM, EFAULT = -GMM_EFAULT, EBADF = -GMM_EBADF,
+                  ENOENT = -GMM_ENOENT, ENODEV = -GMM_ENODEV;
     const BadCall table[] = {
         {GMM_SYS_MMAP, 0, 0, kRw, kAnon, EINVAL, EINVAL},                          // zero length
         {GMM_SYS_MMAP, 0, kPage, kRw, GMM_MAP_ANONYMOUS, EINVAL, EINVAL},          // neither shared nor private
         {GMM_SYS_MMAP, 0, kPage, kRw, kAnon | GMM_MAP_SHARED, EINVAL, EINVAL},     // both
         {GMM_SYS_MMAP, 0, kPage, 0x80, kAnon, EINVAL, EINVAL},                     // unknown prot bit
         {GMM_SYS_MMAP, 0, kPage, kRw, kAnon | 0x100000, EINVAL, EINVAL},           // unknown flag
-        {GMM_SYS_MMAP, 0, kPage, kRw, GMM_MAP_PRIVATE, EINVAL, EINVAL},            // file mapping: no files
+        {GMM_SYS_MMAP, 0, kPage, kRw, GMM_MAP_PRIVATE, EBADF, EBADF, 999, 0},      // file mapping: no such fd
+        {GMM_SYS_MMAP, 0, kPage, kRw, GMM_MAP_PRIVATE, EINVAL, EBADF, 0, 100},     // unaligned offset (EBADF: no disk)
+        {GMM_SYS_MMAP, 0, 2 * kPage, kRw, GMM_MAP_SHARED, EINVAL, EBADF, 0, ~0ull & ~(kPage - 1)},  // offset + length wraps
+        {GMM_SYS_FILE_OPEN, kKernelAddress, 5, 0, 0, EFAULT, ENODEV},              // kernel address
+        {GMM_SYS_FILE_OPEN, 0x7f0000000000ull, 5, 0, 0, EFAULT, ENODEV},           // not mapped
+        {GMM_SYS_FILE_OPEN, m, 0, 0, 0, EINVAL, EINVAL},                           // empty name
+        {GMM_SYS_FILE_OPEN, m, 32, 0, 0, EINVAL, EINVAL},                          // longer than any name
+        {GMM_SYS_FILE_OPEN, m, 3, 0, 0, ENOENT, ENODEV},                           // "\0\0\0": no such file
+        {GMM_SYS_FILE_SIZE, 999, 0, 0, 0, EBADF, EBADF},                           // no such fd
+        {GMM_SYS_MSYNC, m, kPage, 0x80, 0, EINVAL, EINVAL},                        // unknown flag
+        {GMM_SYS_MSYNC, m, kPage, GMM_MS_ASYNC | GMM_MS_SYNC, 0, EINVAL, EINVAL},  // both
+        {GMM_SYS_MSYNC, m + 1, kPage, GMM_MS_SYNC, 0, EINVAL, EINVAL},             // unaligned
+        {GMM_SYS_MSYNC, kKernelAddress, kPage, GMM_MS_SYNC, 0, EINVAL, EINVAL},    // kernel address
         {GMM_SYS_MMAP, 0x1001, kPage, kRw, kAnon | GMM_MAP_FIXED, EINVAL, EINVAL}, // unaligned fixed
         {GMM_SYS_MMAP, kKernelAddress, kPage, kRw, kAnon | GMM_MAP_FIXED, EINVAL, ENOMEM},  // kernel address
         {GMM_SYS_MMAP, 0x7ffffffff000, 2 * kPage, kRw, kAnon | GMM_MAP_FIXED, EINVAL, ENOMEM}, // crosses the top
@@ -151,7 +166,7 @@ uint64_t bad_args() {
     };
     uint64_t index = 0;
     for (const BadCall& c : table) {
-        const int64_t r = syscall5(c.nr, c.a0, c.a1, c.a2, c.a3, 0);
+        const int64_t r = syscall6(c.nr, c.a0, c.a1, c.a2, c.a3, c.a4, c.a5);
         const bool good = r == c.expect1 || r == c.expect2;
         check(good);
         if (!good) sys_report(ReportKey::ExpectedAddress, index);  // first failing row (debug aid)
@@ -174,12 +189,14 @@ uint64_t run_test_main(const MmParams& p) {
     case MmKind::TestZeroReuse: return zero_reuse(p);
     case MmKind::TestShootdown: return shootdown_main(p);
     case MmKind::TestBadArgs: return bad_args();
+    case MmKind::TestIoWait: return iowait_test_main(p);
     default: return 5;
     }
 }
 
 void run_test_worker(const MmParams& p, uint64_t) {
     if (p.kind == MmKind::TestShootdown) shootdown_worker();
+    if (p.kind == MmKind::TestIoWait) iowait_test_worker(p);
     sys_exit_thread(5);
 }
 

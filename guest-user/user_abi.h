@@ -25,7 +25,17 @@ enum class MmKind : uint64_t {
     TestShootdown = 13, // munmap on thread 0 while thread 1 caches the page; its write must fault
     TestBadArgs = 14,   // table of bad mmap/munmap/mprotect/wait arguments
     TestPtl = 15,       // page_fault1 in disjoint 2 MiB windows, PTLs tracked per vCPU
+    TestIoWait = 16,    // thread 1 sleeps in a file fault while thread 0 (same vCPU) keeps running
+    // File-backed workloads (issue 5; file_runner.cpp). Thread t uses disk file t % file_count.
+    PageFault2 = 20,    // will-it-scale page_fault2: private file mapping, write one byte per page (COW)
+    PageFault3 = 21,    // will-it-scale page_fault3: shared file mapping, write one byte per page
+    Mmap2 = 22,         // will-it-scale mmap2: map/unmap a private file mapping, untouched
+    IoRace = 23,        // faulters read a file mapping while thread 0 re-maps it to other files (ABA)
 };
+
+// The correctness checks of `mmtest` (run by mm_tests.cpp, not measured).
+constexpr bool is_mm_test(MmKind k) { return k >= MmKind::TestSegv && k <= MmKind::TestIoWait && k != MmKind::TestPtl; }
+constexpr bool is_file_workload(MmKind k) { return k >= MmKind::PageFault2 && k <= MmKind::IoRace; }
 
 constexpr uint64_t kMmParamsMagic = 0x534d4152504d4d47ull;  // "GMMPARMS"
 constexpr uint32_t kMmMaxThreads = 64;
@@ -39,6 +49,7 @@ struct MmParams {
     uint64_t size_bytes;  // per thread, multiple of 4 KiB
     uint64_t iterations;  // per thread (mixed: per faulting thread)
     uint64_t tsc_khz;
+    uint64_t file_count;  // files on the disk (0 without one)
     uint64_t stack_top[kMmMaxThreads];
 };
 
@@ -53,7 +64,11 @@ enum class ReportKey : uint64_t {
     ExpectedAddress = 6,// the address a test is about to fault on
     PeekGpa = 7,        // the host reads the u64 at this GPA into "peek_value"
     TestChecks = 8,     // checks a test executed
-    Count = 9,
+    WrongPages = 9,     // io_race: pages whose content was not the mapped file's page
+    TransientSegvs = 10,// io_race: reads that hit the instant between unmap and re-map
+    IoWaitFaultNs = 11, // mmtest iowait: how long the sleeping file fault took
+    IoWaitProgress = 12,// mmtest iowait: increments the other thread of the vCPU made meanwhile
+    Count = 13,
 };
 
 inline constexpr const char* kReportKeyNames[uint64_t(ReportKey::Count)] = {
@@ -66,6 +81,10 @@ inline constexpr const char* kReportKeyNames[uint64_t(ReportKey::Count)] = {
     "expected_address",
     "peek_gpa",
     "test_checks",
+    "wrong_pages",
+    "transient_segvs",
+    "iowait_fault_ns",
+    "iowait_progress",
 };
 
 }  // namespace gmm::user

@@ -104,6 +104,7 @@ uint64_t PageTables::zap_locked(Platform& p, PtDesc* d, uint64_t s, uint64_t e, 
         if (batch.count == ZapBatch::kMax) return d->base + uint64_t(i) * kPageSize;
         store_entry(&d->table[i], 0);
         p.frame_mapped(pte::frame_of(v), -1);
+        if ((v & (pte::kDirty | pte::kOwned)) == pte::kDirty) p.frame_dirtied(pte::frame_of(v));
         --d->used;
         if (pte::present(v)) batch.flush = true;
         if (v & pte::kOwned) batch.frames[batch.count++] = pte::frame_of(v);
@@ -111,7 +112,7 @@ uint64_t PageTables::zap_locked(Platform& p, PtDesc* d, uint64_t s, uint64_t e, 
     return e;
 }
 
-void PageTables::protect_locked(PtDesc* d, uint64_t s, uint64_t e, Prot prot, ZapBatch& batch) {
+void PageTables::protect_locked(Platform& p, PtDesc* d, uint64_t s, uint64_t e, Prot prot, ZapBatch& batch) {
     if (d->used == 0) return;
     unsigned first = slot_index(1, s);
     unsigned last = slot_index(1, e - 1);
@@ -120,7 +121,8 @@ void PageTables::protect_locked(PtDesc* d, uint64_t s, uint64_t e, Prot prot, Za
         if (!pte::present(v)) continue;  // parked pages are restored by the next fault
         uint64_t n = v;
         if (prot == Prot::None) {
-            n = (v & (pte::kAddrMask | pte::kOwned)) | pte::kParked;
+            n = (v & (pte::kAddrMask | pte::kOwned)) | pte::kParked;  // drops Dirty: pass it on
+            if ((v & (pte::kDirty | pte::kOwned)) == pte::kDirty) p.frame_dirtied(pte::frame_of(v));
         } else {
             if (!has(prot, Prot::Write)) n &= ~pte::kWrite;  // upgrades happen lazily at fault time
             if (has(prot, Prot::Exec)) n &= ~pte::kNoExec;

@@ -78,7 +78,7 @@ public:
     // Clears entries from s on; returns where it stopped (e, or earlier when
     // the batch filled up and must be finished first).
     static uint64_t zap_locked(Platform& p, PtDesc* d, uint64_t s, uint64_t e, ZapBatch& batch);
-    static void protect_locked(PtDesc* d, uint64_t s, uint64_t e, Prot prot, ZapBatch& batch);
+    static void protect_locked(Platform& p, PtDesc* d, uint64_t s, uint64_t e, Prot prot, ZapBatch& batch);
     // Flushes the TLB for [s, e) if needed and frees the batch's frames.
     void finish_zap(Platform& p, const void* as, uint64_t s, uint64_t e, ZapBatch& batch);
 

@@ -30,6 +30,10 @@ public:
     enum class FrameRole : uint8_t { Data, PageTable, MmMetadata };
     virtual void set_frame_role(uint64_t phys, FrameRole role) { (void)phys; (void)role; }
     virtual void frame_mapped(uint64_t phys, int32_t delta) { (void)phys; (void)delta; }
+    // A PTE mapping a frame it does not own (a file page of a shared mapping)
+    // was removed or parked with its Dirty bit set: the page needs writeback
+    // (Linux's set_page_dirty in zap_pte_range). Under the PTL.
+    virtual void frame_dirtied(uint64_t phys) { (void)phys; }
 
     // Asks that stale translations of [start, end) in `as` be flushed on every CPU
     // before this call returns (frames are freed right after).

@@ -129,7 +129,7 @@ bool list_op_locked(Ctx& c, PtDesc* d, uint64_t s, uint64_t e, WinOp& op, Extent
         if (!ExtentList::protect(d->extents, c.p, c.slab, s, e, op.prot, op.gen, &changed)) return false;
         if (changed) {
             ++d->generation;
-            if (leaf) PageTables::protect_locked(d, s, e, op.prot, batch);
+            if (leaf) PageTables::protect_locked(c.p, d, s, e, op.prot, batch);
         }
         break;
     }

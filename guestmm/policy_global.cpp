@@ -103,7 +103,7 @@ void for_leaves(AddressSpace& as, PageTables& pt, Platform& p, uint64_t s, uint6
         {
             LockGuard g(d->ptl, p);
             if (prot) {
-                PageTables::protect_locked(d, a, b, *prot, batch);
+                PageTables::protect_locked(p, d, a, b, *prot, batch);
             } else {
                 for (uint64_t at = a; (at = PageTables::zap_locked(p, d, at, b, batch)) < b;)
                     pt.finish_zap(p, &as, a, b, batch);

@@ -8,7 +8,7 @@
 namespace gmm::kernel {
 
 // RESULT segv_reason values.
-enum class SegvCode : uint64_t { NotMapped = 1, AccessDenied = 2, OutOfRange = 3, OutOfMemory = 4 };
+enum class SegvCode : uint64_t { NotMapped = 1, AccessDenied = 2, OutOfRange = 3, OutOfMemory = 4, IoError = 5 };
 
 // Returns when the fault was resolved (or a registered SEGV recovery redirected
 // the thread); otherwise reports SEGV and ends the thread.

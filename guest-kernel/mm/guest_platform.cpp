@@ -1,6 +1,7 @@
 #include "mm/guest_platform.h"
 
 #include "frame_alloc.h"
+#include "fs/page_cache.h"
 #include "guestmm/atomic_rmw.h"
 #include "kernel.h"
 #include "mm/tlb.h"
@@ -47,6 +48,8 @@ void GuestPlatform::set_frame_role(uint64_t phys, FrameRole role) {
 }
 
 void GuestPlatform::frame_mapped(uint64_t phys, int32_t delta) { frame_mapcount_add(Gpa(phys), delta); }
+
+void GuestPlatform::frame_dirtied(uint64_t phys) { page_cache_frame_dirtied(phys); }
 
 void* GuestPlatform::phys_to_virt(uint64_t phys) { return direct_map<void>(Gpa(phys)); }
 

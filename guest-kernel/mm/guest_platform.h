@@ -17,6 +17,7 @@ public:
     void* phys_to_virt(uint64_t phys) override;
     void set_frame_role(uint64_t phys, FrameRole role) override;
     void frame_mapped(uint64_t phys, int32_t delta) override;
+    void frame_dirtied(uint64_t phys) override;
     void flush_tlb(const void* as, Gva start, Gva end) override;
     uint32_t cpu_id() override;
     uint64_t now_ns() override;

@@ -40,6 +40,8 @@ struct Thread {
     // Futex-like waiting (mm/threads.cpp), under the wait-list lock.
     uint64_t wait_key;     // physical address waited on, 0 when not listed
     Thread* wait_next;
+    // Waiting for a page-cache read another thread started (fs/page_cache.cpp).
+    Thread* io_wait_next;
 };
 
 }  // namespace gmm::kernel

@@ -7,6 +7,7 @@
 // the kernel-side results and sends DONE.
 #include "assert.h"
 #include "frame_alloc.h"
+#include "fs/page_cache.h"
 #include "mm/guest_platform.h"
 #include "mm/inject.h"
 #include "mm/threads.h"
@@ -36,6 +37,7 @@ constexpr TestName kTests[] = {
     {"segv", user::MmKind::TestSegv},         {"mprotect", user::MmKind::TestMprotect},
     {"zero_reuse", user::MmKind::TestZeroReuse}, {"shootdown", user::MmKind::TestShootdown},
     {"badargs", user::MmKind::TestBadArgs},   {"ptl", user::MmKind::TestPtl},
+    {"iowait", user::MmKind::TestIoWait},
 };
 
 void report_kernel_side(uint64_t status) {
@@ -66,6 +68,23 @@ void report_kernel_side(uint64_t status) {
     mm::AddressSpace& as = mm_space();
     ucall_result("mm_faults_installed", uint64_t(as.counter(mm::Counter::FaultsInstalled)));
     ucall_result("mm_tlb_flush_requests", uint64_t(as.counter(mm::Counter::TlbFlushRequests)));
+    ucall_result("mm_faults_need_io", uint64_t(as.counter(mm::Counter::FaultsNeedIo)));
+    ucall_result("mm_fault_retries", uint64_t(as.counter(mm::Counter::FaultRetries)));
+    ucall_result("mm_revalidation_failures", uint64_t(as.counter(mm::Counter::RevalidationFailures)));
+    ucall_result("mm_cow_copies", uint64_t(as.counter(mm::Counter::CowCopies)));
+    if (file_count() != 0) {
+        // Nothing written through a shared mapping may be lost: write back and
+        // flush before the host is told the run is over.
+        const bool written = page_cache_writeback(Writeback::Everything);
+        const PageCacheStats pc = page_cache_stats();
+        ucall_result("writeback_ok", written ? 1 : 0);
+        ucall_result("page_cache_reads", pc.reads);
+        ucall_result("page_cache_read_waits", pc.read_waits);
+        ucall_result("page_cache_read_errors", pc.read_errors);
+        ucall_result("page_cache_hits", pc.hits);
+        ucall_result("page_cache_pages_written", pc.pages_written);
+        if (!written && status == 0) status = 1;
+    }
     if (g_kind == user::MmKind::TestBadArgs || g_kind == user::MmKind::TestZeroReuse) {
         // Every other thread has been joined: the space is quiescent. (The
         // checker ignores the Accessed bits the CPU sets in upper-level entries.)
@@ -81,6 +100,10 @@ user::MmKind kind_from(const BootArgs& args) {
     if (args.workload.equals("page_fault1")) return user::MmKind::PageFault1;
     if (args.workload.equals("mmap1")) return user::MmKind::Mmap1;
     if (args.workload.equals("mixed")) return user::MmKind::Mixed;
+    if (args.workload.equals("page_fault2")) return user::MmKind::PageFault2;
+    if (args.workload.equals("page_fault3")) return user::MmKind::PageFault3;
+    if (args.workload.equals("mmap2")) return user::MmKind::Mmap2;
+    if (args.workload.equals("io_race")) return user::MmKind::IoRace;
     const StrView* t = args.find("test");
     GMM_ASSERT(t != nullptr && "mmtest needs test=NAME");
     for (const TestName& n : kTests)
@@ -90,8 +113,10 @@ user::MmKind kind_from(const BootArgs& args) {
 
 void prepare(const BootArgs& args) {
     g_kind = kind_from(args);
-    const uint64_t asked = g_kind >= user::MmKind::TestSegv ? 0 : args.u64_or("threads", 0);
-    const uint32_t threads = asked ? uint32_t(asked) : g_kernel.cpu_count;  // the host checked <= 64
+    const uint64_t asked = user::is_mm_test(g_kind) ? 0 : args.u64_or("threads", 0);
+    uint32_t threads = asked ? uint32_t(asked) : g_kernel.cpu_count;  // the host checked <= 64
+    if (g_kind == user::MmKind::TestIoWait) threads = 2;  // two threads sharing vCPU 0 (run with --vcpus 1)
+    page_cache_init();
     GMM_ASSERT_LE(threads, user::kMmMaxThreads);
     auto* p = static_cast<user::MmParams*>(mm_space_build(args, threads));
     p->magic = user::kMmParamsMagic;
@@ -101,6 +126,7 @@ void prepare(const BootArgs& args) {
     p->size_bytes = args.u64_or("size", 4ull << 20);
     p->iterations = args.u64_or("iterations", 4);
     p->tsc_khz = g_kernel.boot_info->tsc_khz;
+    p->file_count = file_count();
     GMM_ASSERT(p->size_bytes != 0 && p->size_bytes % kPageSize == 0);
     for (uint32_t t = 0; t < threads; ++t) p->stack_top[t] = mm_stack_top(t).value();
     if (g_kind == user::MmKind::TestPtl) mm_ptl_track_install();
@@ -119,5 +145,9 @@ const Workload kPageFault1Workload = {"page_fault1", kKeys, kKeyCount - 1, prepa
 const Workload kMmap1Workload = {"mmap1", kKeys, kKeyCount - 1, prepare, run};
 const Workload kMixedWorkload = {"mixed", kKeys, kKeyCount - 1, prepare, run};
 const Workload kMmTestWorkload = {"mmtest", kKeys, kKeyCount, prepare, run};
+const Workload kPageFault2Workload = {"page_fault2", kKeys, kKeyCount - 1, prepare, run};
+const Workload kPageFault3Workload = {"page_fault3", kKeys, kKeyCount - 1, prepare, run};
+const Workload kMmap2Workload = {"mmap2", kKeys, kKeyCount - 1, prepare, run};
+const Workload kIoRaceWorkload = {"io_race", kKeys, kKeyCount - 1, prepare, run};
 
 }  // namespace gmm::kernel

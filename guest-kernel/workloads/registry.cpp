@@ -8,7 +8,9 @@ constexpr const Workload* kWorkloads[] = {&kBootWorkload,      &kIpiWorkload,  &
                                           &kExceptionWorkload, &kSpinWorkload, &kPanicWorkload,
                                           &kPageFault1Workload, &kMmap1Workload, &kMixedWorkload, &kMmTestWorkload,
                                           &kLockHammerWorkload, &kStormWorkload,
-                                          &kBlkCheckWorkload};
+                                          &kBlkCheckWorkload,
+                                          &kPageFault2Workload, &kPageFault3Workload, &kMmap2Workload,
+                                          &kIoRaceWorkload};
 // Keys every workload accepts (machine-wide switches).
 constexpr const char* kGlobalKeys[] = {"lockstat"};
 }  // namespace

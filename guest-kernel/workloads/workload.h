@@ -24,6 +24,7 @@ const Workload& workload_select(const BootArgs& args);
 
 extern const Workload kBootWorkload, kIpiWorkload, kTimerWorkload, kRing3Workload, kExceptionWorkload,
     kSpinWorkload, kPanicWorkload, kPageFault1Workload, kMmap1Workload, kMixedWorkload, kMmTestWorkload, kLockHammerWorkload,
-    kStormWorkload, kBlkCheckWorkload;
+    kStormWorkload, kBlkCheckWorkload,
+    kPageFault2Workload, kPageFault3Workload, kMmap2Workload, kIoRaceWorkload;
 
 }  // namespace gmm::kernel

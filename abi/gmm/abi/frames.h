@@ -25,6 +25,7 @@ enum gmm_frame_state {
 /* gmm_frame_meta.flags */
 #define GMM_FRAME_F_PAGE_TABLE 0x1u /* a hardware page-table page of the user address space */
 #define GMM_FRAME_F_MM_META 0x2u    /* memory-manager metadata (descriptor slabs, child arrays) */
+#define GMM_FRAME_F_DIRTY 0x4u      /* a page-cache frame a shared mapping wrote: due for writeback */
 
 struct gmm_frame_meta {
     uint8_t state;      /* enum gmm_frame_state */
