@@ -50,6 +50,17 @@ void set_meta(uint64_t gpa, uint8_t state, uint16_t refcount) {
 
 uint64_t kernel_gpa(const void* p) { return reinterpret_cast<uint64_t>(p) - GMM_KERNEL_IMAGE_GVA; }
 
+// The fault path's allocation marks the frame allocated and mapped once in
+// one 8-byte store: state ALLOCATED, flags 0, mapcount 1, refcount 1,
+// alloc_seq + 1 (a free frame has mapcount 0 and nobody else can see it).
+typedef uint64_t __attribute__((may_alias)) MetaWord;
+static_assert(__builtin_offsetof(gmm_frame_meta, state) == 0 && __builtin_offsetof(gmm_frame_meta, flags) == 1 &&
+              __builtin_offsetof(gmm_frame_meta, mapcount) == 2 && __builtin_offsetof(gmm_frame_meta, refcount) == 4 &&
+              __builtin_offsetof(gmm_frame_meta, alloc_seq) == 6);
+constexpr uint64_t kMetaSeqMask = 0xffffull << 48;
+// alloc_seq + 1 (a carry out of bit 63 is the wrap) and the other fields set.
+constexpr uint64_t kMetaAllocatedMappedOnce = (1ull << 48) | (1ull << 32) | (1ull << 16) | GMM_FRAME_ALLOCATED;
+
 // Hands this CPU's dirty batch to the VMM; the frames come back zero.
 void punch_batch(CpuFrames& c) {
     if (c.dirty_count == 0) return;
@@ -122,6 +133,41 @@ bool frame_try_alloc_zeroed(Gpa& out) {
     out = Gpa(gpa);
     return true;
 }
+
+}  // namespace gmm::kernel
+
+namespace gmm::mm {
+using namespace gmm::kernel;
+
+// Declared in guestmm/platform.h: the fault path's allocation, inline cases
+// first (this CPU's clean cache, then the bump pointer); the rest as before.
+AllocatedFrame guest_alloc_mapped_frame() {
+    CpuFrames& c = g_cpu_frames[this_cpu_index()];
+    uint64_t gpa;
+    if (const uint32_t n = c.clean_count; __builtin_expect(n != 0, 1)) {
+        const uint64_t* clean = c.clean;  // one address computation, not a second multiply
+        gpa = clean[n - 1];
+        c.clean_count = n - 1;
+        ++c.recycled_allocs;
+    } else if (__atomic_load_n(&g_next_gpa, __ATOMIC_RELAXED) < g_end_gpa &&
+               (gpa = mm::rmw_fetch_add(&g_next_gpa, kPageSize, __ATOMIC_RELAXED)) + kPageSize <= g_end_gpa) {
+        // fresh frame
+    } else {
+        Gpa g;
+        if (!frame_try_alloc_zeroed(g)) return {0, false};
+        frame_mapcount_add(g, 1);
+        return {g.value(), true};
+    }
+    MetaWord* m = reinterpret_cast<MetaWord*>(&g_meta[gpa >> 12]);
+    *m = (*m & kMetaSeqMask) + kMetaAllocatedMappedOnce;
+    return {gpa, true};
+}
+
+void guest_frame_mapped(uint64_t phys, int32_t delta) { frame_mapcount_add(Gpa(phys), delta); }
+
+}  // namespace gmm::mm
+
+namespace gmm::kernel {
 
 Gpa frame_alloc_zeroed() {
     Gpa g;

@@ -62,7 +62,8 @@ inline void lockstat_count(uint64_t n = 1) {
 struct LockstatFaultMark {
     uint64_t atomic_rmw, contentions;
 };
-inline LockstatFaultMark lockstat_fault_begin() {  // two loads: cheaper than testing lockstat_on()
+inline LockstatFaultMark lockstat_fault_begin() {  // off: one test and branch
+    if (!lockstat_on()) return {0, 0};
     return {percpu_load_u64<__builtin_offsetof(PerCpu, atomic_rmw_count)>(),
             percpu_load_u64<GMM_LOCKSTAT_OFF(locks.contentions)>()};
 }

@@ -56,6 +56,13 @@ inline PerCpu& this_cpu() {
     return *p;
 }
 
+// This CPU's index in one GS-relative load (this_cpu().cpu_index is two).
+inline uint32_t this_cpu_index() {
+    uint32_t cpu;
+    asm("movl %%gs:%c1, %0" : "=r"(cpu) : "i"(__builtin_offsetof(PerCpu, cpu_index)));
+    return cpu;
+}
+
 // Points GS (and FS, for libfdt's stack protector) at this CPU's data.
 void percpu_init(uint32_t cpu_index);
 

@@ -42,10 +42,15 @@ uint64_t mmap_file_iteration(uint64_t fd, uint64_t size, uint64_t& errors) {
     return 1;
 }
 
-// io_race shared state.
-uint64_t g_race_round;  // the remap in force (atomic)
+// io_race shared state. g_race_seq is a sequence count around every re-map:
+// odd while thread 0 is re-mapping, 2k once re-map k is complete (its TLB
+// shootdown done). A read that starts and ends at the same even value saw
+// mapping k and nothing else, so it must be exactly placement(k)'s page; a
+// read across a re-map may legitimately mix two files' bytes and is not judged.
+uint64_t g_race_seq;
+uint64_t g_race_round;  // the remap in force (atomic; for messages)
 uint32_t g_race_stop;
-uint64_t g_wrong_pages, g_transient_segvs;
+uint64_t g_wrong_pages, g_raced_reads;
 
 struct RacePlacement {
     uint64_t fd, first_page;
@@ -58,14 +63,61 @@ RacePlacement placement(uint64_t k, uint64_t files, uint64_t region_pages, uint6
     return {k % files, ((k / files) % laps) * region_pages};
 }
 
+// Console line for the first few wrong pages: what was expected, what was read.
+uint32_t g_wrong_reported;
+void report_wrong(const char* who, uint64_t round, uint64_t position, const gmm_disk_page_sig& sig, int64_t want_fd,
+                  uint64_t want_page) {
+    if (__atomic_fetch_add(&g_wrong_reported, 1u, __ATOMIC_RELAXED) >= 4) return;
+    char line[160];
+    uint64_t n = 0;
+    auto put = [&](const char* t) { while (*t && n < sizeof line - 1) line[n++] = *t++; };
+    auto num = [&](uint64_t v) {
+        char d[24];
+        int k = 0;
+        do d[k++] = char('0' + v % 10);
+        while ((v /= 10) && k < 24);
+        while (k && n < sizeof line - 1) line[n++] = d[--k];
+    };
+    put("io_race: wrong page (");
+    put(who);
+    put(") round ");
+    num(round);
+    put(" position ");
+    num(position);
+    put(": read file ");
+    num(sig.file_index);
+    put(" page ");
+    num(sig.page_index);
+    if (want_fd >= 0) {
+        put(", expected file ");
+        num(uint64_t(want_fd));
+        put(" page ");
+        num(want_page);
+    }
+    put("\n");
+    sys_console_write(line, n);
+}
+
 // 0: ok; 1: wrong content; 2: transient SEGV.
-int check_page(uint64_t va, int64_t want_fd, uint64_t want_page, uint64_t position, uint64_t region_pages) {
+int check_page(const char* who, uint64_t va, int64_t want_fd, uint64_t want_page, uint64_t position,
+               uint64_t region_pages) {
     gmm_disk_page_sig sig;
-    if (gmm_file_read_sig(reinterpret_cast<const void*>(va), &sig) != 0) return 2;
+    if (const uint64_t reason = gmm_file_read_sig(reinterpret_cast<const void*>(va), &sig); reason != 0) {
+        if (want_fd >= 0) {  // the remapper's own, stable mapping must never SEGV
+            sig = gmm_disk_page_sig{reason, 0, 0, 0, 0};
+            report_wrong("remapper SEGV, reason in file", __atomic_load_n(&g_race_round, __ATOMIC_RELAXED), position, sig,
+                         want_fd, want_page);
+            return 1;
+        }
+        return 2;
+    }
     const bool well_formed = sig.magic == GMM_DISK_SIG_MAGIC && sig.reserved == 0 &&
                              sig.checksum == gmm_disk_sig_checksum(sig.file_index, sig.page_index);
-    if (!well_formed || sig.page_index % region_pages != position) return 1;
-    if (want_fd >= 0 && (sig.file_index != uint64_t(want_fd) || sig.page_index != want_page)) return 1;
+    if (!well_formed || sig.page_index % region_pages != position ||
+        (want_fd >= 0 && (sig.file_index != uint64_t(want_fd) || sig.page_index != want_page))) {
+        report_wrong(who, __atomic_load_n(&g_race_round, __ATOMIC_RELAXED), position, sig, want_fd, want_page);
+        return 1;
+    }
     return 0;
 }
 
@@ -75,18 +127,21 @@ uint64_t race_remapper(const MmParams& p, uint64_t& errors) {
     uint64_t wrong = 0, ops = 0;
     for (uint64_t k = 1; k <= p.iterations; ++k) {
         const RacePlacement pl = placement(k, p.file_count, region_pages, file_pages);
+        __atomic_store_n(&g_race_seq, 2 * k - 1, __ATOMIC_RELEASE);
         const int64_t a = sys_mmap_file(kRaceRegionGva, p.size_bytes, GMM_PROT_READ, GMM_MAP_PRIVATE | GMM_MAP_FIXED,
                                         pl.fd, pl.first_page * kPage);
+        __atomic_store_n(&g_race_round, k, __ATOMIC_RELEASE);
+        __atomic_store_n(&g_race_seq, 2 * k, __ATOMIC_RELEASE);
         if (a != int64_t(kRaceRegionGva)) {
             ++errors;
             break;
         }
-        __atomic_store_n(&g_race_round, k, __ATOMIC_RELEASE);
         ++ops;
         // Every page must now be this file's: a faulter that slept across the
         // remap must not have installed the previous file's page.
         for (uint64_t i = 0; i < region_pages; ++i)
-            if (check_page(kRaceRegionGva + i * kPage, int64_t(pl.fd), pl.first_page + i, i, region_pages) != 0) ++wrong;
+            if (check_page("remapper", kRaceRegionGva + i * kPage, int64_t(pl.fd), pl.first_page + i, i, region_pages) == 1)
+                ++wrong;
     }
     __atomic_store_n(&g_race_stop, 1u, __ATOMIC_RELEASE);
     __atomic_add_fetch(&g_wrong_pages, wrong, __ATOMIC_RELAXED);
@@ -95,17 +150,30 @@ uint64_t race_remapper(const MmParams& p, uint64_t& errors) {
 
 uint64_t race_faulter(const MmParams& p) {
     const uint64_t region_pages = p.size_bytes / kPage;
+    const uint64_t file_pages = uint64_t(sys_file_size(0)) / kPage;
     uint64_t reads = 0, wrong = 0, transient = 0;
     while (!__atomic_load_n(&g_race_stop, __ATOMIC_ACQUIRE)) {
         for (uint64_t i = 0; i < region_pages; ++i) {
-            const int r = check_page(kRaceRegionGva + i * kPage, -1, 0, i, region_pages);
-            if (r == 1) ++wrong;
-            if (r == 2) ++transient;
+            const uint64_t before = __atomic_load_n(&g_race_seq, __ATOMIC_ACQUIRE);
+            gmm_disk_page_sig sig;
+            const uint64_t segv = gmm_file_read_sig(reinterpret_cast<const void*>(kRaceRegionGva + i * kPage), &sig);
+            const uint64_t after = __atomic_load_n(&g_race_seq, __ATOMIC_ACQUIRE);
             ++reads;
+            if ((before & 1) || before != after) {  // a re-map ran during the read: not judged
+                ++transient;
+                continue;
+            }
+            const RacePlacement pl = placement(before / 2, p.file_count, region_pages, file_pages);
+            if (segv != 0 || !gmm_disk_sig_matches(&sig, uint32_t(pl.fd), pl.first_page + i)) {
+                if (segv != 0) sig = gmm_disk_page_sig{segv, 0, 0, 0, 0};
+                report_wrong(segv ? "faulter SEGV, reason in file" : "faulter", before / 2, i, sig, int64_t(pl.fd),
+                             pl.first_page + i);
+                ++wrong;
+            }
         }
     }
     __atomic_add_fetch(&g_wrong_pages, wrong, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&g_transient_segvs, transient, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&g_raced_reads, transient, __ATOMIC_RELAXED);
     return reads;
 }
 
@@ -157,7 +225,7 @@ void file_workload_finish(const MmParams& p, uint64_t& errors) {
     if (p.kind != MmKind::IoRace) return;
     const uint64_t wrong = __atomic_load_n(&g_wrong_pages, __ATOMIC_ACQUIRE);
     sys_report(ReportKey::WrongPages, wrong);
-    sys_report(ReportKey::TransientSegvs, __atomic_load_n(&g_transient_segvs, __ATOMIC_ACQUIRE));
+    sys_report(ReportKey::RacedReads, __atomic_load_n(&g_raced_reads, __ATOMIC_ACQUIRE));
     errors += wrong;
 }
 

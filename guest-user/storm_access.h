@@ -10,5 +10,6 @@ struct StormAccess {
 
 extern "C" {
 StormAccess gmm_storm_access(uint64_t address, uint64_t value);
+StormAccess gmm_storm_read_sig(uint64_t page_address, void* out32);
 extern const char gmm_storm_access_end[], gmm_storm_access_landing[];
 }

@@ -2,6 +2,7 @@
 // Every op updates the thread's status (the host's stall watchdog reads it)
 // and its per-kind stats; a result that breaks the op's expectation is a
 // failure, recorded with the op index and value (the first one in detail).
+#include "gmm/abi/disk.h"
 #include "storm_access.h"
 #include "storm_runner.h"
 #include "syscall.h"
@@ -16,6 +17,47 @@ constexpr uint64_t kGuardBytes = kPage;
 constexpr uint64_t kAccessesPerProgress = 64;
 
 uint64_t g_spawn_stack[GMM_STORM_MAX_THREADS];
+
+// Per file region: what its last map shows, guarded by a change counter
+// (`generation`, bumped at the start and end of every change) and the number of
+// changes in progress (two threads may remap one region at once).
+struct FileMapState {
+    uint32_t changing;
+    uint32_t known;  // 1: [offset, offset + length) shows `file` from `file_offset`
+    uint64_t generation;
+    uint64_t base;  // the region's address at that map (a hint region moves with each map)
+    uint64_t offset, length, file_offset;
+    uint32_t file, pad;
+};
+FileMapState g_file_map[GMM_STORM_MAX_REGIONS];
+
+struct FileMapSnapshot {
+    uint64_t generation;
+    bool usable;  // no change running; `state` copied
+    FileMapState state;
+};
+
+FileMapSnapshot file_map_read(uint32_t region) {
+    FileMapState& m = g_file_map[region];
+    FileMapSnapshot s{};
+    s.generation = __atomic_load_n(&m.generation, __ATOMIC_ACQUIRE);
+    s.usable = __atomic_load_n(&m.changing, __ATOMIC_ACQUIRE) == 0;
+    s.state.known = __atomic_load_n(&m.known, __ATOMIC_ACQUIRE);
+    s.state.base = __atomic_load_n(&m.base, __ATOMIC_RELAXED);
+    s.state.offset = __atomic_load_n(&m.offset, __ATOMIC_RELAXED);
+    s.state.length = __atomic_load_n(&m.length, __ATOMIC_RELAXED);
+    s.state.file_offset = __atomic_load_n(&m.file_offset, __ATOMIC_RELAXED);
+    s.state.file = __atomic_load_n(&m.file, __ATOMIC_RELAXED);
+    return s;
+}
+
+// True when no change started or ran since `s` was read.
+bool file_map_unchanged(uint32_t region, const FileMapSnapshot& s) {
+    FileMapState& m = g_file_map[region];
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return __atomic_load_n(&m.changing, __ATOMIC_ACQUIRE) == 0 &&
+           __atomic_load_n(&m.generation, __ATOMIC_ACQUIRE) == s.generation;
+}
 
 inline uint64_t rdtsc() {
     uint32_t lo, hi;
@@ -58,26 +100,34 @@ struct Exec {
         return true;
     }
 
-    uint64_t region_flags() const {
-        const gmm_storm_region& r = g_storm.view.regions[op.target];
-        return ((r.flags & GMM_STORM_RF_SHARED) ? GMM_MAP_SHARED : GMM_MAP_PRIVATE) | GMM_MAP_ANONYMOUS;
-    }
     bool hint() const { return g_storm.view.regions[op.target].flags & GMM_STORM_RF_HINT; }
+    bool file() const { return g_storm.view.regions[op.target].flags & GMM_STORM_RF_FILE; }
+
+    int64_t mmap_op(uint64_t at, uint64_t flags) const {
+        if (!file()) return sys_mmap(at, op.length_bytes, op.arg, flags);
+        return sys_mmap_file(at, op.length_bytes, op.arg, flags, g_storm.fd[op.a], op.b);  // validated: a < file_count
+    }
 
     bool map() {
+        const uint64_t token = file() ? storm_file_change_begin(op.target) : 0;
+        int64_t a;
         if (hint()) {
-            const int64_t a = sys_mmap(0, op.length_bytes, op.arg, region_flags());
+            a = mmap_op(0, storm_region_map_flags(op.target));
             if (a >= 0) storm_set_region_base(op.target, uint64_t(a));
-            return judge(a);
+        } else {
+            const uint64_t at = storm_region_base(op.target) + op.offset_bytes;
+            a = mmap_op(at, storm_region_map_flags(op.target) | GMM_MAP_FIXED);
+            if (a >= 0 && uint64_t(a) != at) a = -int64_t(GMM_EFAULT);
         }
-        const uint64_t at = storm_region_base(op.target) + op.offset_bytes;
-        const int64_t a = sys_mmap(at, op.length_bytes, op.arg, region_flags() | GMM_MAP_FIXED);
-        return judge(a >= 0 && uint64_t(a) != at ? -int64_t(GMM_EFAULT) : a);
+        if (file()) storm_file_change_end(op.target, token, a >= 0, op.offset_bytes, op.length_bytes, uint32_t(op.a), op.b);
+        return judge(a);
     }
 
     bool unmap() {
         const uint64_t base = storm_region_base(op.target);
+        const uint64_t token = file() ? storm_file_change_begin(op.target) : 0;
         const int64_t r = sys_munmap(base + op.offset_bytes, op.length_bytes);
+        if (file()) storm_file_change_end(op.target, token, false, 0, 0, 0, 0);
         // A kernel-placed region unmapped whole has no address any more: later ops
         // must not reach whatever the kernel puts there next (e.g. a thread's stack).
         if (r == 0 && hint() && op.offset_bytes == 0 && op.length_bytes == g_storm.view.regions[op.target].size_bytes)
@@ -87,6 +137,30 @@ struct Exec {
 
     bool protect() {
         return judge(sys_mprotect(storm_region_base(op.target) + op.offset_bytes, op.length_bytes, op.arg));
+    }
+
+    // A VERIFY access: reads the signature of the page holding region offset
+    // `off` and, when the region's mapping did not change around the read,
+    // checks it is the page that mapping must show. A wrong page is a failure
+    // of its own kind (the ABA bug: an old file's page in a new mapping).
+    StormAccess verified_read(uint64_t base, uint64_t off, bool& ok) {
+        const uint64_t page_off = off & ~(kPage - 1);
+        const uint64_t region_base = base - op.offset_bytes;
+        const FileMapSnapshot before = file_map_read(op.target);
+        gmm_disk_page_sig sig;
+        const StormAccess a = gmm_storm_read_sig(region_base + page_off, &sig);
+        if (a.segv_reason || !before.usable || !before.state.known || !file_map_unchanged(op.target, before))
+            return a;
+        const FileMapState& m = before.state;
+        if (m.base != region_base || page_off < m.offset || page_off - m.offset >= m.length) return a;
+        const uint32_t disk_index = uint32_t(g_storm.fd[m.file]);
+        const uint64_t page_index = (m.file_offset + (page_off - m.offset)) / kPage;
+        if (!gmm_disk_sig_matches(&sig, disk_index, page_index)) {
+            ++stats.wrong_pages;
+            const uint32_t seen = sig.magic == GMM_DISK_SIG_MAGIC ? sig.file_index : ~0u;
+            if (ok) ok = failure(GMM_STORM_FAILURE_WRONG_PAGE, region_base + page_off, seen);
+        }
+        return a;
     }
 
     static uint64_t gcd(uint64_t a, uint64_t b) {
@@ -110,8 +184,10 @@ struct Exec {
         }
         bool ok = true;
         uint64_t segv = 0;
+        const bool verify = op.flags & GMM_STORM_OPF_VERIFY;
         for (uint64_t i = 0; i < n; ++i) {
-            const StormAccess a = gmm_storm_access(base + index * op.a, value);
+            const StormAccess a = verify ? verified_read(base, op.offset_bytes + index * op.a, ok)
+                                         : gmm_storm_access(base + index * op.a, value);
             if (a.segv_reason) {
                 ++segv;
                 if (op.expect == GMM_STORM_EXPECT_OK && ok)
@@ -173,18 +249,16 @@ struct Exec {
         g_spawn_stack[t] = uint64_t(stack);
         uint32_t* alive = &g_storm.results->threads[t].alive;
         __atomic_store_n(alive, 1u, __ATOMIC_SEQ_CST);
-        for (;;) {  // the vCPU may still be finishing the previous instance: retry while it is busy
-            const int64_t r = sys_thread_create(storm_thread_entry, uint64_t(stack) + kGuardBytes + kSpawnStackBytes, t,
-                                                target.vcpu, alive);
-            if (r >= 0) break;
-            if (r != -int64_t(GMM_EAGAIN)) {
-                __atomic_store_n(alive, 0u, __ATOMIC_SEQ_CST);
-                sys_munmap(uint64_t(stack), kGuardBytes + kSpawnStackBytes);
-                g_spawn_stack[t] = 0;
-                set_state(GMM_STORM_THREAD_RUNNING);
-                return failure(GMM_STORM_FAILURE_SPAWN, uint64_t(r));
-            }
-            for (int i = 0; i < 2000; ++i) asm volatile("pause");
+        // Any number of threads share a vCPU; THREAD_CREATE fails only when the
+        // kernel's table is full, which the storm's thread limit rules out: a failure.
+        const int64_t r = sys_thread_create(storm_thread_entry, uint64_t(stack) + kGuardBytes + kSpawnStackBytes, t,
+                                            target.vcpu, alive);
+        if (r < 0) {
+            __atomic_store_n(alive, 0u, __ATOMIC_SEQ_CST);
+            sys_munmap(uint64_t(stack), kGuardBytes + kSpawnStackBytes);
+            g_spawn_stack[t] = 0;
+            set_state(GMM_STORM_THREAD_RUNNING);
+            return failure(GMM_STORM_FAILURE_SPAWN, uint64_t(r));
         }
         ++stats.units;
         set_state(GMM_STORM_THREAD_RUNNING);
@@ -219,6 +293,38 @@ struct Exec {
 };
 
 }  // namespace
+
+uint64_t storm_region_map_flags(uint32_t region) {
+    const gmm_storm_region& r = g_storm.view.regions[region];
+    return ((r.flags & GMM_STORM_RF_SHARED) ? GMM_MAP_SHARED : GMM_MAP_PRIVATE) |
+           ((r.flags & GMM_STORM_RF_FILE) ? 0 : GMM_MAP_ANONYMOUS);
+}
+
+uint64_t storm_file_change_begin(uint32_t region) {
+    FileMapState& m = g_file_map[region];
+    __atomic_add_fetch(&m.changing, 1, __ATOMIC_SEQ_CST);
+    const uint64_t token = __atomic_add_fetch(&m.generation, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&m.known, 0u, __ATOMIC_SEQ_CST);
+    return token;
+}
+
+void storm_file_change_end(uint32_t region, uint64_t token, bool mapped, uint64_t offset, uint64_t length,
+                           uint32_t file, uint64_t file_offset) {
+    FileMapState& m = g_file_map[region];
+    // Another change began or ended during this one: which system call ran last
+    // is unknown, so nothing is known until the next change alone.
+    if (__atomic_load_n(&m.generation, __ATOMIC_SEQ_CST) != token) mapped = false;
+    if (mapped) {
+        __atomic_store_n(&m.base, storm_region_base(region), __ATOMIC_RELAXED);
+        __atomic_store_n(&m.offset, offset, __ATOMIC_RELAXED);
+        __atomic_store_n(&m.length, length, __ATOMIC_RELAXED);
+        __atomic_store_n(&m.file_offset, file_offset, __ATOMIC_RELAXED);
+        __atomic_store_n(&m.file, file, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&m.known, mapped ? 1u : 0u, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&m.generation, 1, __ATOMIC_SEQ_CST);
+    __atomic_sub_fetch(&m.changing, 1, __ATOMIC_SEQ_CST);
+}
 
 void storm_run_thread(uint32_t index) {
     const StormView& v = g_storm.view;

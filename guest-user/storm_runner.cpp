@@ -38,6 +38,17 @@ void join(uint32_t index) {
     for (uint32_t v; (v = __atomic_load_n(alive, __ATOMIC_ACQUIRE)) != 0;) sys_wait(alive, v);
 }
 
+// Pinned thread `index`'s stack: GMM_STORM_STACK_BYTES at a fixed address of the
+// runner's stack area (below the arena, so storm ops never reach it), with an
+// unmapped guard page below. Faulted in on first use. Returns its top or -errno.
+int64_t map_pinned_stack(uint32_t index) {
+    const uint64_t bottom = GMM_STORM_STACKS_GVA + uint64_t(index) * GMM_STORM_STACK_STRIDE_BYTES + 4096;
+    const int64_t a = sys_mmap(bottom, GMM_STORM_STACK_BYTES, GMM_PROT_READ | GMM_PROT_WRITE,
+                               GMM_MAP_PRIVATE | GMM_MAP_ANONYMOUS | GMM_MAP_FIXED);
+    if (a < 0) return a;
+    return a == int64_t(bottom) ? int64_t(bottom + GMM_STORM_STACK_BYTES) : -int64_t(GMM_EFAULT);
+}
+
 }  // namespace
 
 uint64_t storm_region_base(uint32_t index) {
@@ -60,12 +71,12 @@ void storm_main(uint64_t params_gva) {
     g_storm.results = reinterpret_cast<gmm_storm_results*>(GMM_STORM_RESULTS_GVA);
     const MmParams& p = *g_storm.params;
     gmm_storm_results& res = *g_storm.results;
-    if (p.magic != kMmParamsMagic || p.threads == 0 || p.threads > kMmMaxThreads ||
+    if (p.magic != kMmParamsMagic || p.vcpus == 0 || p.vcpus > kMmMaxThreads ||
         res.magic != GMM_STORM_RESULTS_MAGIC || res.version != GMM_STORM_ABI_VERSION)
         sys_exit(3);
     __atomic_store_n(&res.runner_state, uint32_t(GMM_STORM_RUNNER_VALIDATING), __ATOMIC_RELEASE);
     const StormCheck check = storm_validate(reinterpret_cast<const void*>(GMM_STORM_BLOB_GVA), res.blob_mapped_bytes,
-                                            uint32_t(p.threads), g_storm.view);
+                                            uint32_t(p.vcpus), g_storm.view);
     if (!check.ok()) give_up(GMM_STORM_RUNNER_INVALID, int32_t(check.code), check.index, 3);
     const StormView& v = g_storm.view;
     const gmm_storm_header& h = *v.header;
@@ -75,37 +86,52 @@ void storm_main(uint64_t params_gva) {
 
     __atomic_store_n(&res.runner_state, uint32_t(GMM_STORM_RUNNER_SETUP), __ATOMIC_RELEASE);
     if (int64_t e = register_recovery(); e != 0) give_up(GMM_STORM_RUNNER_SETUP_FAILED, int32_t(e), ~0u, 4);
+    for (uint32_t i = 0; i < h.file_count; ++i) {  // by name: FILE_OPEN; by index: FILE_SIZE checks it exists
+        const gmm_storm_file& f = v.files[i];
+        uint64_t len = 0;
+        while (len < sizeof f.name && f.name[len]) ++len;
+        const int64_t fd = len ? sys_file_open(f.name, len) : f.disk_index;
+        const int64_t size = fd < 0 ? fd : sys_file_size(uint64_t(fd));
+        if (size < 0) give_up(GMM_STORM_RUNNER_FILE_FAILED, int32_t(size), i, 4);
+        g_storm.fd[i] = uint64_t(fd);
+    }
     for (uint32_t i = 0; i < h.region_count; ++i) {
         const gmm_storm_region& r = v.regions[i];
         if (!(r.flags & GMM_STORM_RF_PREMAPPED)) continue;
         const bool hint = r.flags & GMM_STORM_RF_HINT;
-        const uint64_t flags = ((r.flags & GMM_STORM_RF_SHARED) ? GMM_MAP_SHARED : GMM_MAP_PRIVATE) |
-                               GMM_MAP_ANONYMOUS | (hint ? 0 : GMM_MAP_FIXED);
-        const int64_t a = sys_mmap(r.gva, r.size_bytes, r.prot, flags);
-        if (a < 0 || (!hint && uint64_t(a) != r.gva)) give_up(GMM_STORM_RUNNER_SETUP_FAILED, int32_t(a), i, 4);
-        if (hint) storm_set_region_base(i, uint64_t(a));
+        const bool file = r.flags & GMM_STORM_RF_FILE;
+        const uint64_t flags = storm_region_map_flags(i) | (hint ? 0 : GMM_MAP_FIXED);
+        const uint64_t token = file ? storm_file_change_begin(i) : 0;
+        const int64_t a = file ? sys_mmap_file(r.gva, r.size_bytes, r.prot, flags, g_storm.fd[r.file], r.file_offset_bytes)
+                               : sys_mmap(r.gva, r.size_bytes, r.prot, flags);
+        const bool ok = a >= 0 && (hint || uint64_t(a) == r.gva);
+        if (ok && hint) storm_set_region_base(i, uint64_t(a));
+        if (file) storm_file_change_end(i, token, ok, 0, r.size_bytes, r.file, r.file_offset_bytes);
+        if (!ok) give_up(GMM_STORM_RUNNER_SETUP_FAILED, a < 0 ? int32_t(a) : -int32_t(GMM_EFAULT), i, 4);
     }
 
     res.start_tsc = rdtsc();
     __atomic_store_n(&res.runner_state, uint32_t(GMM_STORM_RUNNER_RUNNING), __ATOMIC_RELEASE);
-    uint32_t on_vcpu0 = ~0u;
+    // The first pinned thread on vCPU 0 runs on this (main) thread; every other
+    // pinned thread, however many share a vCPU, gets its own thread and stack.
+    uint32_t on_main = ~0u;
+    for (uint32_t i = 0; i < h.thread_count && on_main == ~0u; ++i)
+        if (!(v.threads[i].flags & GMM_STORM_TF_SPAWNED) && v.threads[i].vcpu == 0) on_main = i;
     for (uint32_t i = 0; i < h.thread_count; ++i) {
         const gmm_storm_thread& t = v.threads[i];
-        if (t.flags & GMM_STORM_TF_SPAWNED) continue;
-        if (t.vcpu == 0) {
-            on_vcpu0 = i;
-            continue;
-        }
+        if ((t.flags & GMM_STORM_TF_SPAWNED) || i == on_main) continue;
+        const int64_t stack = map_pinned_stack(i);
+        if (stack < 0) give_up(GMM_STORM_RUNNER_SETUP_FAILED, int32_t(stack), i, 4);
         __atomic_store_n(&res.threads[i].alive, 1u, __ATOMIC_SEQ_CST);
-        const int64_t r = sys_thread_create(storm_thread_entry, p.stack_top[t.vcpu], i, t.vcpu, &res.threads[i].alive);
+        const int64_t r = sys_thread_create(storm_thread_entry, uint64_t(stack), i, t.vcpu, &res.threads[i].alive);
         if (r < 0) {
             __atomic_store_n(&res.threads[i].alive, 0u, __ATOMIC_SEQ_CST);
             give_up(GMM_STORM_RUNNER_SETUP_FAILED, int32_t(r), i, 4);
         }
     }
-    if (on_vcpu0 != ~0u) storm_run_thread(on_vcpu0);
+    if (on_main != ~0u) storm_run_thread(on_main);
     for (uint32_t i = 0; i < h.thread_count; ++i)
-        if (!(v.threads[i].flags & GMM_STORM_TF_SPAWNED) && v.threads[i].vcpu != 0) join(i);
+        if (!(v.threads[i].flags & GMM_STORM_TF_SPAWNED) && i != on_main) join(i);
     res.end_tsc = rdtsc();
     uint64_t failures = 0;
     for (uint32_t i = 0; i < h.thread_count; ++i) failures += res.threads[i].failures;

@@ -23,6 +23,7 @@ struct StormRun {
     const MmParams* params = nullptr;
     uint64_t tsc_per_us = 1;
     bool stop_on_failure = false;
+    uint64_t fd[GMM_STORM_MAX_FILES] = {};  // files[i] opened: its fd (= its index in the disk's table)
 };
 extern StormRun g_storm;
 
@@ -31,6 +32,19 @@ void storm_run_thread(uint32_t index);
 // The current base of region `index` (fixed address, or where its last map landed).
 uint64_t storm_region_base(uint32_t index);
 void storm_set_region_base(uint32_t index, uint64_t base);
+
+// What a file region's last map put where (for VERIFY reads). A writer
+// brackets each map/unmap of a file region with storm_file_change_begin/end;
+// a reader trusts a page's expected identity only if no change was running
+// or happened around its read (storm_exec.cpp).
+uint64_t storm_file_change_begin(uint32_t region);  // returns the token for _end
+// mapped: the mmap succeeded and [offset, offset + length) of the region now
+// shows file `file` from file offset `file_offset`; !mapped (unmap, failure):
+// nothing is known. Also nothing when another change overlapped this one.
+void storm_file_change_end(uint32_t region, uint64_t token, bool mapped, uint64_t offset, uint64_t length,
+                           uint32_t file, uint64_t file_offset);
+// mmap flags of a region (private/shared, anonymous unless a file region).
+uint64_t storm_region_map_flags(uint32_t region);
 
 // Thread entry for THREAD_CREATE (arg = thread index): registers SEGV recovery, runs, exits.
 [[noreturn]] void storm_thread_entry(uint64_t index, uint64_t);

@@ -20,9 +20,33 @@ StormCheck invalid(uint32_t code, uint32_t index = 0) {
     return c;
 }
 
-bool region_ok(const gmm_storm_region& r) {
+bool name_char_ok(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+}
+
+// By name (1..31 valid characters, NUL-padded) or by index (all-zero name).
+bool file_ok(const gmm_storm_file& f) {
+    uint32_t len = 0;
+    while (len < sizeof f.name && f.name[len]) {
+        if (!name_char_ok(f.name[len])) return false;
+        ++len;
+    }
+    if (len == sizeof f.name) return false;  // no NUL
+    for (uint32_t i = len; i < sizeof f.name; ++i)
+        if (f.name[i]) return false;
+    return len ? f.disk_index == 0 : f.disk_index < GMM_STORM_MAX_FILES;
+}
+
+bool region_ok(const gmm_storm_region& r, uint32_t file_count) {
     if (r.size_bytes == 0 || r.size_bytes % kPage || r.size_bytes > GMM_USER_TOP_GVA) return false;
-    if ((r.prot & ~kKnownProt) || (r.flags & ~GMM_STORM_RF_KNOWN) || r.reserved) return false;
+    if ((r.prot & ~kKnownProt) || (r.flags & ~GMM_STORM_RF_KNOWN)) return false;
+    if (r.flags & GMM_STORM_RF_FILE) {
+        if (r.file >= file_count || r.file_offset_bytes % kPage || r.file_offset_bytes + r.size_bytes < r.size_bytes)
+            return false;
+    } else if (r.file || r.file_offset_bytes) {
+        return false;
+    }
     if (r.flags & GMM_STORM_RF_HINT) return r.gva == 0;
     return r.gva % kPage == 0 && r.gva >= GMM_STORM_ARENA_GVA && r.gva <= GMM_USER_TOP_GVA &&
            r.size_bytes <= GMM_USER_TOP_GVA - r.gva;
@@ -54,8 +78,19 @@ bool op_ok(const gmm_storm_op& op, const StormView& v, const gmm_storm_thread& s
             (op.offset_bytes != 0 || op.length_bytes != r.size_bytes))
             return false;
         if ((op.kind == GMM_STORM_OP_MAP || op.kind == GMM_STORM_OP_PROTECT) && (op.arg & ~kKnownProt)) return false;
-        if (op.kind == GMM_STORM_OP_TOUCH)
+        const bool file = r.flags & GMM_STORM_RF_FILE;
+        if (op.kind == GMM_STORM_OP_TOUCH) {
+            // VERIFY: a read of a private file region (the only pages whose content is known).
+            if ((op.flags & GMM_STORM_OPF_VERIFY) &&
+                (!file || (r.flags & GMM_STORM_RF_SHARED) || (op.flags & GMM_STORM_OPF_WRITE)))
+                return false;
             return (op.flags & ~GMM_STORM_OPF_KNOWN) == 0 && op.a >= 1 && op.arg == 0 && op.arg2 == 0;
+        }
+        if (op.kind == GMM_STORM_OP_MAP && file) {
+            if (op.a >= h.file_count || op.b % kPage || op.b + op.length_bytes < op.b) return false;
+        } else if (op.a || op.b) {
+            return false;
+        }
         return op.arg2 < 4096 && (op.arg2 == 0 || op.expect == GMM_STORM_EXPECT_FAIL);
     }
     case GMM_STORM_OP_BARRIER:
@@ -104,13 +139,15 @@ StormCheck storm_validate(const void* blob, uint64_t mapped_bytes, uint32_t vcpu
     if (h.version != GMM_STORM_ABI_VERSION) return invalid(GMM_STORM_INVALID_VERSION);
     if (h.header_bytes != sizeof(gmm_storm_header) || (h.flags & ~GMM_STORM_F_STOP_ON_FAILURE) || h.reserved ||
         h.region_count > GMM_STORM_MAX_REGIONS || h.thread_count == 0 || h.thread_count > GMM_STORM_MAX_THREADS ||
+        h.file_count > GMM_STORM_MAX_FILES ||
         h.barrier_count > GMM_STORM_MAX_BARRIERS || h.op_count > GMM_STORM_MAX_OPS)
         return invalid(GMM_STORM_INVALID_LAYOUT);
     // Counts are bounded above, so these sums cannot overflow.
     const uint64_t regions_at = sizeof(gmm_storm_header);
     const uint64_t threads_at = regions_at + uint64_t(h.region_count) * sizeof(gmm_storm_region);
     const uint64_t barriers_at = threads_at + uint64_t(h.thread_count) * sizeof(gmm_storm_thread);
-    const uint64_t ops_at = barriers_at + uint64_t(h.barrier_count) * sizeof(gmm_storm_barrier);
+    const uint64_t files_at = barriers_at + uint64_t(h.barrier_count) * sizeof(gmm_storm_barrier);
+    const uint64_t ops_at = files_at + uint64_t(h.file_count) * sizeof(gmm_storm_file);
     const uint64_t total = ops_at + uint64_t(h.op_count) * sizeof(gmm_storm_op);
     if (h.total_bytes != total) return invalid(GMM_STORM_INVALID_LAYOUT);
     if (total > mapped_bytes) return invalid(GMM_STORM_INVALID_SIZE);
@@ -121,14 +158,16 @@ StormCheck storm_validate(const void* blob, uint64_t mapped_bytes, uint32_t vcpu
     w.regions = reinterpret_cast<const gmm_storm_region*>(base + regions_at);
     w.threads = reinterpret_cast<const gmm_storm_thread*>(base + threads_at);
     w.barriers = reinterpret_cast<const gmm_storm_barrier*>(base + barriers_at);
+    w.files = reinterpret_cast<const gmm_storm_file*>(base + files_at);
     w.ops = reinterpret_cast<const gmm_storm_op*>(base + ops_at);
 
+    for (uint32_t i = 0; i < h.file_count; ++i)
+        if (!file_ok(w.files[i])) return invalid(GMM_STORM_INVALID_FILE, i);
     for (uint32_t i = 0; i < h.region_count; ++i)
-        if (!region_ok(w.regions[i])) return invalid(GMM_STORM_INVALID_REGION, i);
+        if (!region_ok(w.regions[i], h.file_count)) return invalid(GMM_STORM_INVALID_REGION, i);
 
-    // Threads: contiguous op ranges in order, one pinned thread per vCPU, spawned
-    // threads off vCPU 0 and off every pinned thread's vCPU.
-    uint64_t pinned_vcpus = 0;
+    // Threads: contiguous op ranges in order, on vCPUs the guest has (any number
+    // per vCPU: the kernel's scheduler shares it).
     uint32_t pinned = 0, next_op = 0;
     for (uint32_t i = 0; i < h.thread_count; ++i) {
         const gmm_storm_thread& t = w.threads[i];
@@ -136,17 +175,9 @@ StormCheck storm_validate(const void* blob, uint64_t mapped_bytes, uint32_t vcpu
             t.reserved[2] || t.op_count == 0 || t.first_op != next_op || t.op_count > h.op_count - t.first_op)
             return invalid(GMM_STORM_INVALID_THREAD, i);
         next_op = t.first_op + t.op_count;
-        if (t.flags & GMM_STORM_TF_SPAWNED) continue;
-        if (pinned_vcpus & (1ull << t.vcpu)) return invalid(GMM_STORM_INVALID_THREAD, i);
-        pinned_vcpus |= 1ull << t.vcpu;
-        ++pinned;
+        if (!(t.flags & GMM_STORM_TF_SPAWNED)) ++pinned;
     }
     if (next_op != h.op_count) return invalid(GMM_STORM_INVALID_LAYOUT);
-    for (uint32_t i = 0; i < h.thread_count; ++i) {
-        const gmm_storm_thread& t = w.threads[i];
-        if ((t.flags & GMM_STORM_TF_SPAWNED) && (t.vcpu == 0 || (pinned_vcpus & (1ull << t.vcpu))))
-            return invalid(GMM_STORM_INVALID_THREAD, i);
-    }
 
     // Ops, and which pinned threads use each barrier (parties must match).
     uint64_t users[GMM_STORM_MAX_BARRIERS];
@@ -169,6 +200,7 @@ StormCheck storm_validate(const void* blob, uint64_t mapped_bytes, uint32_t vcpu
     v.regions = w.regions;
     v.threads = w.threads;
     v.barriers = w.barriers;
+    v.files = w.files;
     v.ops = w.ops;
     return StormCheck{};
 }

@@ -1,6 +1,6 @@
 // Validation of a storm blob (abi/gmm/abi/storm.h) before the runner executes
 // any of it. The host wrote it, but the runner trusts nothing it did not
-// check: sizes, magic, version, counts, every region, thread, barrier and op,
+// check: sizes, magic, version, counts, every file, region, thread, barrier and op,
 // loop nesting. Freestanding (no libc, no struct copies); the host unit tests
 // compile this file too, against blobs from stormc and corrupted ones.
 #pragma once
@@ -16,6 +16,7 @@ struct StormView {
     const gmm_storm_region* regions = nullptr;
     const gmm_storm_thread* threads = nullptr;
     const gmm_storm_barrier* barriers = nullptr;
+    const gmm_storm_file* files = nullptr;
     const gmm_storm_op* ops = nullptr;
 };
 

@@ -68,7 +68,7 @@ enum class ReportKey : uint64_t {
     PeekGpa = 7,        // the host reads the u64 at this GPA into "peek_value"
     TestChecks = 8,     // checks a test executed
     WrongPages = 9,     // io_race: pages whose content was not the mapped file's page
-    TransientSegvs = 10,// io_race: reads that hit the instant between unmap and re-map
+    RacedReads = 10,    // io_race: reads a re-map overlapped (not judged)
     IoWaitFaultNs = 11, // mmtest iowait: how long the sleeping file fault took
     IoWaitProgress = 12,// mmtest iowait: increments the other thread of the vCPU made meanwhile
     Count = 13,
@@ -85,7 +85,7 @@ inline constexpr const char* kReportKeyNames[uint64_t(ReportKey::Count)] = {
     "peek_gpa",
     "test_checks",
     "wrong_pages",
-    "transient_segvs",
+    "raced_reads",
     "iowait_fault_ns",
     "iowait_progress",
 };

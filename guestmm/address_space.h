@@ -98,7 +98,7 @@ private:
     friend struct Checker;
 
     uint64_t next_generation();
-    FaultResult fault_impl(Gva addr, Access access, const FaultToken* revalidate);
+    FaultResult fault_impl(Gva addr, Access access, const FaultToken* revalidate, uint32_t cpu);
     bool in_user(uint64_t s, uint64_t e) const { return s >= user_start_ && e <= user_end_ && s < e; }
 
     Platform* p_ = nullptr;

@@ -33,11 +33,6 @@ bool extents_mergeable(const Extent& a, const Extent& b) {
     return !a.object || a.page_index + pages(a.end - a.start) == b.page_index;
 }
 
-Extent* ExtentList::find(Extent* head, uint64_t addr) {
-    for (Extent* x = head; x && x->start <= addr; x = x->next)
-        if (addr < x->end) return x;
-    return nullptr;
-}
 
 bool ExtentList::insert(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint64_t e, const ExtentAttrs& a) {
     auto* n = static_cast<Extent*>(slab.alloc(p));

@@ -38,7 +38,11 @@ bool extents_mergeable(const Extent& a, const Extent& b);
 
 class ExtentList {
 public:
-    static Extent* find(Extent* head, uint64_t addr);
+    static Extent* find(Extent* head, uint64_t addr) {  // inline: on every fault
+        for (Extent* x = head; x && x->start <= addr; x = x->next)
+            if (addr < x->end) return x;
+        return nullptr;
+    }
     // Inserts [s, e) with `attrs` (range must be free in the list). Takes an
     // object reference. Fails only when out of nodes.
     static bool insert(Extent*& head, Platform& p, Slab& slab, uint64_t s, uint64_t e, const ExtentAttrs& attrs);

@@ -27,8 +27,8 @@ FaultResult kind(FaultKind k) {
 }
 }  // namespace
 
-FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d, uint64_t va, Access access,
-                           const FaultTarget& t) {
+FaultResult resolve_locked_slow(AddressSpace& as, Platform& p, Counters& c, PtDesc* d, uint64_t va, Access access,
+                                const FaultTarget& t) {
     (void)as;
     if (!pte::prot_allows(t.prot, access)) return segv(SegvReason::AccessDenied);
     uint64_t* slot = &d->table[slot_index(1, va)];
@@ -45,7 +45,7 @@ FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d
     } else if (!t.object) {
         if (!p.alloc_zeroed_frame(&frame)) return kind(FaultKind::NoMem);
         c.add(cpu, Counter::FramesAllocated);
-        owned = true;
+        owned = true;  // mapped below (v == 0)
     } else if (!t.object->ops->lookup(t.object, t.page_index, &frame)) {
         object_get(t.object);  // pin for the sleep; the token owns this reference
         FaultResult r;
@@ -65,8 +65,8 @@ FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d
         owned = true;
         if (v) {  // the old read-only mapping of the file page may be cached
             __atomic_store_n(slot, 0, __ATOMIC_RELEASE);
-            p.frame_mapped(pte::frame_of(v), -1);
-            p.frame_mapped(frame, 1);  // the slot stays used: it now refers to the copy
+            frame_mapped(p, pte::frame_of(v), -1);
+            frame_mapped(p, frame, 1);  // the slot stays used: it now refers to the copy
             if (pte::present(v)) p.flush_tlb(&as, Gva(va), Gva(va + kPageSize));
         }
     }
@@ -74,7 +74,7 @@ FaultResult resolve_locked(AddressSpace& as, Platform& p, Counters& c, PtDesc* d
     __atomic_store_n(slot, pte::make_leaf(frame, t.prot, writable, owned), __ATOMIC_RELEASE);
     if (!v) {  // a replaced entry keeps its count and its frame reference
         ++d->used;
-        p.frame_mapped(frame, 1);
+        frame_mapped(p, frame, 1);
     }
     c.add(cpu, Counter::FaultsInstalled);
     return kind(FaultKind::Installed);

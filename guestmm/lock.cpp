@@ -10,12 +10,15 @@
 
 namespace gmm::mm {
 
+namespace detail {
+const LockHooks* g_lock_hooks = nullptr;
+}
+
 namespace {
-const LockHooks* g_hooks = nullptr;
 
 inline void hook(void (*LockHooks::*fn)(LockClass, LockSide, const void*), LockClass c, LockSide s,
                  const void* l) {
-    const LockHooks* h = __atomic_load_n(&g_hooks, __ATOMIC_RELAXED);
+    const LockHooks* h = __atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED);
     if (__builtin_expect(h != nullptr, 0) && h->*fn) (h->*fn)(c, s, l);
 }
 inline uint32_t owner_of(uint32_t w) { return w & 0xffffu; }
@@ -23,8 +26,8 @@ inline uint32_t stat_index(LockClass c, LockSide s) { return 2 * uint32_t(c) + u
 static_assert(TicketLock::kNoCpu == kLockStatNoCpu);
 }  // namespace
 
-void set_lock_hooks(const LockHooks* hooks) { __atomic_store_n(&g_hooks, hooks, __ATOMIC_RELEASE); }
-const LockHooks* lock_hooks() { return __atomic_load_n(&g_hooks, __ATOMIC_ACQUIRE); }
+void set_lock_hooks(const LockHooks* hooks) { __atomic_store_n(&detail::g_lock_hooks, hooks, __ATOMIC_RELEASE); }
+const LockHooks* lock_hooks() { return __atomic_load_n(&detail::g_lock_hooks, __ATOMIC_ACQUIRE); }
 
 bool TicketLock::is_locked() const {
     uint32_t w = __atomic_load_n(&word_, __ATOMIC_ACQUIRE);
@@ -44,13 +47,21 @@ template <bool kCounted>
 __attribute__((always_inline)) inline TicketLock::TicketWait TicketLock::take_ticket(
     Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats, WaitEnds ends) {
     uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
-    if (owner_of(old) == (old >> 16)) return {false, 0};
+    if (__builtin_expect(owner_of(old) == (old >> 16), 1)) return {false, 0};
+    return wait_contended<kCounted>(p, cls, side, who, stats, ends, old >> 16);
+}
+
+// Out of line: the uncontended paths then need fewer registers (and saves).
+template <bool kCounted>
+__attribute__((noinline)) TicketLock::TicketWait TicketLock::wait_contended(Platform& p, LockClass cls, LockSide side,
+                                                                            const void* who, LockStatCpu* stats,
+                                                                            WaitEnds ends, uint32_t ticket) {
     // Contended: undo nothing (tickets are FIFO); just wait for our turn.
     hook(&LockHooks::contended, cls, side, who);
     uint64_t wait_start = 0;
     if constexpr (kCounted)
         wait_start = lock_stat_contended(*stats, stat_index(cls, side), last_cpu(), uint8_t(current_cpu(p)));
-    wait_for_ticket(p, old >> 16);
+    wait_for_ticket(p, ticket);
     if constexpr (kCounted)
         if (ends == WaitEnds::WithTicket) lock_stat_waited(*stats, stat_index(cls, side), wait_start);
     return {true, wait_start};
@@ -71,14 +82,6 @@ void TicketLock::wait_for_ticket(Platform& p, uint32_t ticket) {
     }
 }
 
-void TicketLock::unlock_raw(Platform& p) {
-    uint32_t w = __atomic_load_n(&word_, __ATOMIC_RELAXED);
-    // Increment the owner half modulo 2^16 without carrying into the ticket half.
-    while (!rmw_compare_exchange(&word_, &w, (w & 0xffff0000u) | ((w + 1) & 0xffffu), true, __ATOMIC_SEQ_CST,
-                                 __ATOMIC_RELAXED)) {
-    }
-    if (__atomic_load_n(&waiters_, __ATOMIC_SEQ_CST) != 0) p.wake_all(&word_);
-}
 
 // last_cpu_ moves on only after hooks and statistics saw the previous acquirer.
 template <bool kCounted>
@@ -93,17 +96,35 @@ __attribute__((always_inline)) inline void TicketLock::lock_impl(Platform& p, Lo
 
 void TicketLock::lock_as(Platform& p, LockSide side) { lock_impl<false>(p, side, nullptr); }
 
-void TicketLock::lock_counted(Platform& p, LockStatCpu* stats) { lock_impl<true>(p, LockSide::Exclusive, stats); }
+// With no hooks installed (the usual case when counting) the counting path
+// skips the three hook tests and needs no callee-saved registers.
+void TicketLock::lock_counted(Platform& p, LockStatCpu* stats) {
+    if (__builtin_expect(__atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED) != nullptr, 0))
+        return lock_counted_hooked(p, stats);
+    take_ticket<true>(p, cls_, LockSide::Exclusive, this, stats, WaitEnds::WithTicket);
+    const uint8_t self = current_cpu_u8(p);
+    lock_stat_acquired(*stats, stat_index(cls_, LockSide::Exclusive), last_cpu(), self);
+    __atomic_store_n(&last_cpu_, self, __ATOMIC_RELAXED);
+}
 
 void TicketLock::unlock_as(Platform& p, LockSide side) {
     hook(&LockHooks::release, cls_, side, this);
     unlock_raw(p);
 }
 
+__attribute__((noinline)) void TicketLock::lock_counted_hooked(Platform& p, LockStatCpu* stats) {
+    lock_impl<true>(p, LockSide::Exclusive, stats);
+}
+
 void TicketLock::unlock_counted(Platform& p, LockStatCpu* stats) {
-    hook(&LockHooks::release, cls_, LockSide::Exclusive, this);
+    if (__builtin_expect(__atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED) != nullptr, 0))
+        unlock_counted_hooked();
     lock_stat_release(*stats, stat_index(cls_, LockSide::Exclusive));
     unlock_raw(p);
+}
+
+__attribute__((noinline)) void TicketLock::unlock_counted_hooked() {
+    hook(&LockHooks::release, cls_, LockSide::Exclusive, this);
 }
 
 bool RwLock::is_locked() const {

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "atomic_rmw.h"
 #include "lock_stats.h"
 #include "platform.h"
 
@@ -59,6 +60,16 @@ struct LockHooks {
 // address spaces are used; the table must outlive every lock operation.
 void set_lock_hooks(const LockHooks* hooks);
 const LockHooks* lock_hooks();
+namespace detail {
+extern const LockHooks* g_lock_hooks;  // read (relaxed) on every lock operation's fast-path test
+}
+// Whether this lock operation must take the observed path (statistics on this
+// CPU, or hooks installed). One test on the fast path when neither is.
+inline bool lock_observed(LockStatCpu* stats) {
+    return __builtin_expect((reinterpret_cast<uintptr_t>(stats) |
+                             reinterpret_cast<uintptr_t>(__atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED))) != 0,
+                            0);
+}
 
 // FIFO ticket lock: word = next ticket (high 16 bits) | owner (low 16 bits).
 // lock()/unlock() pick, at the call site, the plain path (the code with
@@ -68,17 +79,35 @@ class TicketLock {
 public:
     // constexpr: the guest kernel has no static constructors (constinit locks).
     constexpr explicit TicketLock(LockClass cls = LockClass::PtLock) : cls_(cls) {}
-    void lock(Platform& p) {
-        if (LockStatCpu* s = lock_stats_this_cpu(); __builtin_expect(s != nullptr, 0))
-            lock_counted(p, s);
-        else
-            lock_as(p, LockSide::Exclusive);
-    }
+    // The unobserved, uncontended case is inline (about 8 instructions each
+    // way, see the fault-path budget in BENCHMARKS.md); everything else
+    // (statistics, hooks, waiting) is out of line.
+    void lock(Platform& p) { (void)lock_noting_observed(p); }
     void unlock(Platform& p) {
-        if (LockStatCpu* s = lock_stats_this_cpu(); __builtin_expect(s != nullptr, 0))
-            unlock_counted(p, s);
-        else
-            unlock_as(p, LockSide::Exclusive);
+        unlock_observed_as(p, lock_observed(lock_stats_this_cpu()));
+    }
+    // For LockGuard: whether lock() took the observed path, so the unlock
+    // need not test again (statistics and hooks are set up before any lock
+    // is held, so the answer cannot change in between).
+    bool lock_noting_observed(Platform& p) {
+        LockStatCpu* s = lock_stats_this_cpu();
+        if (lock_observed(s)) {
+            if (s) lock_counted(p, s);
+            else lock_as(p, LockSide::Exclusive);
+            return true;
+        }
+        const uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
+        if (__builtin_expect(uint16_t(old) != uint16_t(old >> 16), 0)) wait_for_ticket(p, old >> 16);
+        __atomic_store_n(&last_cpu_, current_cpu_u8(p), __ATOMIC_RELAXED);
+        return false;
+    }
+    void unlock_observed_as(Platform& p, bool observed) {
+        if (__builtin_expect(observed, 0)) {
+            if (LockStatCpu* s = lock_stats_this_cpu()) unlock_counted(p, s);
+            else unlock_as(p, LockSide::Exclusive);
+            return;
+        }
+        unlock_raw(p);
     }
     bool is_locked() const;
     LockClass lock_class() const { return cls_; }
@@ -91,16 +120,37 @@ public:
 
     // For RwLock, which reports its own class and side.
     void lock_raw(Platform& p);
-    void unlock_raw(Platform& p);
+    void unlock_raw(Platform& p) {
+        release_owner();
+        if (__atomic_load_n(&waiters_, __ATOMIC_SEQ_CST) != 0) p.wake_all(&word_);
+    }
 
 private:
     friend struct AbiLayout;
     friend class RwLock;
+    // Moves the owner half on (modulo 2^16, never carrying into the ticket
+    // half) with a full barrier: the waiter check after it must not pass it.
+    void release_owner() {
+#if defined(GMM_GUEST) && defined(__x86_64__)
+        // Only the holder writes the owner half (the low 16 bits on x86), so
+        // one locked 16-bit add is the whole release (like Linux's ticket
+        // spinlocks); the lock prefix orders the waiters_ load after it.
+        note_atomic_rmw();
+        asm volatile("lock addw $1, (%0)" ::"r"(&word_) : "memory", "cc");
+#else
+        uint32_t w = __atomic_load_n(&word_, __ATOMIC_RELAXED);
+        while (!rmw_compare_exchange(&word_, &w, (w & 0xffff0000u) | ((w + 1) & 0xffffu), true, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_RELAXED)) {
+        }
+#endif
+    }
     void lock_as(Platform& p, LockSide side);
     void unlock_as(Platform& p, LockSide side);
     // Counting versions (always the exclusive side: RwLock has its own).
     void lock_counted(Platform& p, LockStatCpu* stats);
     void unlock_counted(Platform& p, LockStatCpu* stats);
+    void lock_counted_hooked(Platform& p, LockStatCpu* stats);
+    void unlock_counted_hooked();
     template <bool kCounted>
     void lock_impl(Platform& p, LockSide side, LockStatCpu* stats);
     // Takes a ticket and waits for it; if it must wait, first calls the
@@ -114,6 +164,9 @@ private:
     template <bool kCounted>
     TicketWait take_ticket(Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats,
                            WaitEnds ends);
+    template <bool kCounted>
+    TicketWait wait_contended(Platform& p, LockClass cls, LockSide side, const void* who, LockStatCpu* stats,
+                              WaitEnds ends, uint32_t ticket);
     void wait_for_ticket(Platform& p, uint32_t ticket);
     uint32_t word_ = 0;
     uint32_t waiters_ = 0;
@@ -176,6 +229,20 @@ public:
 private:
     L& l_;
     Platform& p_;
+};
+
+template <>
+class LockGuard<TicketLock> {
+public:
+    LockGuard(TicketLock& l, Platform& p) : l_(l), p_(p), observed_(l.lock_noting_observed(p)) {}
+    ~LockGuard() { l_.unlock_observed_as(p_, observed_); }
+    LockGuard(const LockGuard&) = delete;
+    LockGuard& operator=(const LockGuard&) = delete;
+
+private:
+    TicketLock& l_;
+    Platform& p_;
+    bool observed_;
 };
 
 inline void cpu_relax() { __builtin_ia32_pause(); }

@@ -10,8 +10,9 @@
 //  - guest build: a pointer at %gs:kGuestLockStatsGsOffset in the kernel's
 //    per-CPU area (guest-kernel/percpu.h asserts the offset);
 //  - hosted build: a thread_local pointer (set_thread_lock_stats), for tests.
-// Counting costs about 40 emulated instructions per lock/unlock pair; the
-// same through LockHooks function pointers cost ~70 (docs/lockstat.md).
+// Counting costs about 60 emulated instructions per lock/unlock pair over the
+// inline plain pair (BENCHMARKS.md, "Fault-path instruction budget"); the
+// same through LockHooks function pointers cost more (docs/lockstat.md).
 #pragma once
 
 #include <stdint.h>

@@ -78,7 +78,7 @@ PtDesc* PageTables::create_child_locked(Platform& p, PtDesc* d, unsigned i, Exte
     return c;
 }
 
-PtDesc* PageTables::get_leaf(Platform& p, uint64_t va) {
+PtDesc* PageTables::get_leaf_slow(Platform& p, uint64_t va) {
     PtDesc* d = root_;
     while (d->level > 1) {
         unsigned i = slot_index(d->level, va);
@@ -103,7 +103,7 @@ uint64_t PageTables::zap_locked(Platform& p, PtDesc* d, uint64_t s, uint64_t e, 
         if (!v) continue;
         if (batch.count == ZapBatch::kMax) return d->base + uint64_t(i) * kPageSize;
         store_entry(&d->table[i], 0);
-        p.frame_mapped(pte::frame_of(v), -1);
+        frame_mapped(p, pte::frame_of(v), -1);
         if ((v & (pte::kDirty | pte::kOwned)) == pte::kDirty) p.frame_dirtied(pte::frame_of(v));
         --d->used;
         if (pte::present(v)) batch.flush = true;

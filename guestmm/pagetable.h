@@ -63,6 +63,14 @@ public:
     }
     // Lock-free walk to the leaf descriptor for va (nullptr if not built).
     PtDesc* find_leaf(uint64_t va) const;
+    // The same, unrolled for the fault path (three dependent loads, no loop).
+    PtDesc* find_leaf_fast(uint64_t va) const {
+        static_assert(kLevels == 4);
+        PtDesc* d = child(root_, slot_index(4, va));
+        if (__builtin_expect(d != nullptr, 1)) d = child(d, slot_index(3, va));
+        if (__builtin_expect(d != nullptr, 1)) d = child(d, slot_index(2, va));
+        return d;
+    }
     // A new, unpublished table (nullptr when out of frames) and its undo.
     PtDesc* new_table(Platform& p, int level, uint64_t base) { return alloc_table(p, level, base); }
     void discard_table(Platform& p, PtDesc* d) { free_table(p, d); }
@@ -72,7 +80,11 @@ public:
     // `extents` (may be null) become the child's list before it is published.
     PtDesc* create_child_locked(Platform& p, PtDesc* d, unsigned i, Extent* extents);
     // Walks to the leaf for va, creating missing tables (each under its parent's PTL).
-    PtDesc* get_leaf(Platform& p, uint64_t va);
+    PtDesc* get_leaf(Platform& p, uint64_t va) {
+        PtDesc* d = find_leaf_fast(va);
+        return __builtin_expect(d != nullptr, 1) ? d : get_leaf_slow(p, va);
+    }
+    PtDesc* get_leaf_slow(Platform& p, uint64_t va);
 
     // Leaf operations; caller holds d->ptl and [s, e) lies in d's window.
     // Clears entries from s on; returns where it stopped (e, or earlier when

@@ -19,7 +19,12 @@ struct alignas(kCacheLine) CacheLinePadded {
 template <typename T>
 class PerCpu {
 public:
+#if defined(GMM_GUEST)
+    // The guest's CPU index comes from its own per-CPU area: always < kMaxCpus.
+    T& at(uint32_t cpu) { return slots_[cpu].v; }
+#else
     T& at(uint32_t cpu) { return slots_[cpu % kMaxCpus].v; }
+#endif
     const T& at(uint32_t cpu) const { return slots_[cpu % kMaxCpus].v; }
 
 private:
@@ -27,7 +32,10 @@ private:
 };
 
 // Event counters of one address space, kept per CPU and summed on read.
-// Relaxed atomic adds: a slot is shared only if two threads report the same CPU.
+// Callers pass their own CPU. Guest build: one plain `add` to memory (a
+// single instruction cannot be torn by an interrupt on this CPU, and no other
+// CPU writes the slot), no locked RMW. Hosted build: relaxed atomic adds, as
+// a slot is shared when two threads report the same CPU.
 enum class Counter : uint8_t {
     Faults,               // fault() calls
     FaultsInstalled,      // PTEs installed by faults
@@ -48,7 +56,11 @@ const char* counter_name(Counter c);
 class Counters {
 public:
     void add(uint32_t cpu, Counter c, int64_t n = 1) {
+#if defined(GMM_GUEST) && defined(__x86_64__)
+        asm volatile("addq %1, %0" : "+m"(per_cpu_.at(cpu).v[uint32_t(c)]) : "er"(n) : "cc");
+#else
         rmw_fetch_add(&per_cpu_.at(cpu).v[uint32_t(c)], n, __ATOMIC_RELAXED);
+#endif
     }
     int64_t sum(Counter c) const {
         int64_t total = 0;

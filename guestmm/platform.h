@@ -68,8 +68,47 @@ inline uint32_t current_cpu(Platform&) {
     asm("movl %%gs:%c1, %0" : "=r"(cpu) : "i"(kGuestCpuIndexGsOffset));
     return cpu;
 }
+inline uint8_t current_cpu_u8(Platform&) {
+    uint8_t cpu;
+    asm("movb %%gs:%c1, %0" : "=q"(cpu) : "i"(kGuestCpuIndexGsOffset));
+    return cpu;
+}
 #else
 inline uint32_t current_cpu(Platform& p) { return p.cpu_id(); }
+inline uint8_t current_cpu_u8(Platform& p) { return uint8_t(p.cpu_id()); }
 #endif
+
+// Hot-path frame operations. The guest build calls the kernel's allocator
+// directly (guest-kernel/frame_alloc.cpp defines these; the guest has one
+// Platform, GuestPlatform, whose virtual functions do the same): no virtual
+// dispatch and no wrapper layers on every fault. Elsewhere: the virtuals.
+struct AllocatedFrame {  // 16 bytes: returned in two registers
+    uint64_t phys;
+    bool ok;  // false: out of frames
+};
+#if defined(GMM_GUEST)
+// A zero frame whose mapcount is already 1 (one PTE is about to refer to it).
+AllocatedFrame guest_alloc_mapped_frame();
+void guest_frame_mapped(uint64_t phys, int32_t delta);
+#endif
+inline AllocatedFrame alloc_mapped_frame(Platform& p) {
+#if defined(GMM_GUEST)
+    (void)p;
+    return guest_alloc_mapped_frame();
+#else
+    AllocatedFrame f{0, false};
+    f.ok = p.alloc_zeroed_frame(&f.phys);
+    if (f.ok) p.frame_mapped(f.phys, 1);
+    return f;
+#endif
+}
+inline void frame_mapped(Platform& p, uint64_t phys, int32_t delta) {
+#if defined(GMM_GUEST)
+    (void)p;
+    guest_frame_mapped(phys, delta);
+#else
+    p.frame_mapped(phys, delta);
+#endif
+}
 
 }  // namespace gmm::mm

@@ -343,34 +343,39 @@ Status ExtentsOps::protect(AddressSpace& as, uint64_t s, uint64_t e, Prot prot) 
     return Ok{};
 }
 
-FaultResult ExtentsOps::fault(AddressSpace& as, uint64_t va, Access access, const FaultToken* reval) {
+// The upper levels when a table on the way is missing: hier records are
+// pushed down into a new child here. Returns the leaf, or sets `out`.
+PtDesc* ExtentsOps::fault_walk_slow(AddressSpace& as, uint64_t va, Access access, const FaultToken* reval,
+                               FaultResult& out) {
     Platform& p = *as.p_;
     const FaultResult missing = reval ? fault_result(FaultKind::Retry) : fault_result(FaultKind::Segv);
+    out = missing;
     PtDesc* d = as.pt_.root();
     while (d->level > 1) {
         unsigned i = slot_index(d->level, va);
         PtDesc* c = PageTables::child(d, i);
         if (!c) {
-            if (as.opts_.placement != Placement::Hier || d->level > kMaxHierLevel) return missing;
+            if (as.opts_.placement != Placement::Hier || d->level > kMaxHierLevel) return nullptr;
             LockGuard g(d->ptl, p);
             c = PageTables::child(d, i);
             if (!c) {
                 const Extent* x = ExtentList::find(d->extents, va);
-                if (!x || (reval && x->generation != reval->extent_generation)) return missing;
-                if (!pte::prot_allows(x->prot, access)) return fault_result(FaultKind::Segv, SegvReason::AccessDenied);
+                if (!x || (reval && x->generation != reval->extent_generation)) return nullptr;
+                if (!pte::prot_allows(x->prot, access)) {
+                    out = fault_result(FaultKind::Segv, SegvReason::AccessDenied);
+                    return nullptr;
+                }
                 Ctx ctx = make_ctx(as, p, as.pt_, as.small_slab_, as.counters_, as.opts_.placement);
                 c = push_down_locked(ctx, d, i);
-                if (!c) return fault_result(FaultKind::NoMem);
+                if (!c) {
+                    out = fault_result(FaultKind::NoMem);
+                    return nullptr;
+                }
             }
         }
         d = c;
     }
-    LockGuard g(d->ptl, p);
-    const Extent* x = ExtentList::find(d->extents, va);
-    if (!x || (reval && x->generation != reval->extent_generation)) return missing;
-    FaultTarget t{x->prot, x->shared, x->object, x->object ? x->page_index + ((va - x->start) >> kPageShift) : 0,
-                  x->generation};
-    return resolve_locked(as, p, as.counters_, d, va, access, t);
+    return d;
 }
 
 static void query_walk(PtDesc* d, uint64_t s, uint64_t e, void (*fn)(const Extent&, void*), void* ctx) {

@@ -20,12 +20,22 @@ constexpr uint64_t kPageBytes = 4096;
 constexpr uint64_t k2MiB = 2ull << 20;
 constexpr uint64_t k1GiB = 1ull << 30;
 
+// A disk file as the script names it: by name, or by index in the disk's table.
+struct FileRef {
+    std::string name;  // empty: by index
+    uint32_t index = 0;
+    bool operator==(const FileRef&) const = default;
+};
+
 struct RegionDecl {
     std::string name;
     uint64_t gva = 0;  // placed at declaration; 0 for hint regions
     uint64_t size_bytes = 0;
     uint32_t prot = 0;
     bool shared = false, hint = false, premapped = true;
+    bool file = false;          // kind = "file"
+    uint32_t file_slot = 0;     // index into BuildState::files
+    uint64_t file_offset = 0;   // file offset of the region's first page
     uint32_t line = 0;
 };
 
@@ -52,6 +62,19 @@ struct BuildState {
     std::vector<RegionDecl> regions;
     std::vector<OpNode> nodes;
     std::vector<ThreadDecl> threads;
+    std::vector<FileRef> files;          // distinct files named, in order of first use
+    std::vector<uint32_t> file_lines;    // line of each file's first use
+
+    // The slot of `f` in files (added at `line` if new), or an error past GMM_STORM_MAX_FILES.
+    Result<uint32_t, std::string> file_slot(const FileRef& f, uint32_t line) {
+        for (uint32_t i = 0; i < files.size(); ++i)
+            if (files[i] == f) return i;
+        if (files.size() >= GMM_STORM_MAX_FILES)
+            return Err{"more than " + std::to_string(GMM_STORM_MAX_FILES) + " distinct files"};
+        files.push_back(f);
+        file_lines.push_back(line);
+        return uint32_t(files.size() - 1);
+    }
     uint64_t arena_cursor = GMM_STORM_ARENA_GVA;  // next free address for automatic placement
     std::string storm_name;
     bool storm_declared = false;

@@ -1,5 +1,6 @@
 // The blob (abi/gmm/abi/storm.h) and the human-readable listing of a Program.
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 
 #include "stormc.h"
@@ -29,6 +30,11 @@ const char* expect_name(uint32_t e) {
     return "?";
 }
 
+std::string file_label(const Program& p, uint32_t f) {
+    if (f >= p.files.size()) return "?";
+    return p.files[f].name.empty() ? "#" + std::to_string(p.files[f].disk_index) : "'" + p.files[f].name + "'";
+}
+
 }  // namespace
 
 std::vector<uint8_t> encode(const Program& p) {
@@ -45,7 +51,8 @@ std::vector<uint8_t> encode(const Program& p) {
     h.op_count = uint32_t(p.ops.size());
     h.total_bytes = sizeof h + p.regions.size() * sizeof(gmm_storm_region) +
                     p.threads.size() * sizeof(gmm_storm_thread) + p.barriers.size() * sizeof(gmm_storm_barrier) +
-                    p.ops.size() * sizeof(gmm_storm_op);
+                    p.files.size() * sizeof(gmm_storm_file) + p.ops.size() * sizeof(gmm_storm_op);
+    h.file_count = uint32_t(p.files.size());
     std::vector<uint8_t> out;
     out.reserve(h.total_bytes);
     append(out, h);
@@ -56,6 +63,8 @@ std::vector<uint8_t> encode(const Program& p) {
         e.prot = r.prot;
         e.flags = r.flags;
         e.line = r.line;
+        e.file = r.file;
+        e.file_offset_bytes = r.file_offset_bytes;
         append(out, e);
     }
     for (const CompiledThread& t : p.threads) {
@@ -71,6 +80,14 @@ std::vector<uint8_t> encode(const Program& p) {
         gmm_storm_barrier e{};
         e.parties = b.parties;
         e.line = b.line;
+        append(out, e);
+    }
+    for (const CompiledFile& f : p.files) {
+        gmm_storm_file e;
+        std::memset(&e, 0, sizeof e);
+        std::memcpy(e.name, f.name.data(), std::min<size_t>(f.name.size(), sizeof e.name - 1));
+        e.disk_index = f.name.empty() ? f.disk_index : 0;
+        e.line = f.line;
         append(out, e);
     }
     for (const gmm_storm_op& op : p.ops) {
@@ -106,13 +123,14 @@ const char* thread_state_name(uint32_t state) {
 }
 
 const char* failure_name(uint32_t failure) {
-    static const char* const names[] = {"none", "errno", "segv", "no_segv", "no_error", "wrong_errno", "spawn"};
+    static const char* const names[] = {"none", "errno", "segv", "no_segv", "no_error", "wrong_errno", "spawn",
+                                        "wrong_page"};
     return failure < sizeof names / sizeof names[0] ? names[failure] : "?";
 }
 
 const char* invalid_name(uint32_t code) {
     static const char* const names[] = {"none",    "size",   "magic",  "version", "layout", "vcpus",
-                                        "region", "thread", "barrier", "op",      "loop"};
+                                        "region", "thread", "barrier", "op",      "loop",   "file"};
     return code < GMM_STORM_INVALID_COUNT ? names[code] : "?";
 }
 
@@ -150,8 +168,14 @@ std::string describe(const Program& p) {
         out += "region " + std::to_string(i) + " '" + r.name + "': " +
                ((r.flags & GMM_STORM_RF_HINT) ? std::string("hint") : hexs(r.gva)) + " +" + hexs(r.size_bytes) + " " +
                prot_name(r.prot) + ((r.flags & GMM_STORM_RF_SHARED) ? " shared" : " private") +
-               ((r.flags & GMM_STORM_RF_PREMAPPED) ? " premapped" : "") + "  (line " + std::to_string(r.line) + ")\n";
+               ((r.flags & GMM_STORM_RF_PREMAPPED) ? " premapped" : "") +
+               ((r.flags & GMM_STORM_RF_FILE) ? " file " + file_label(p, r.file) + " at " + hexs(r.file_offset_bytes)
+                                              : std::string()) +
+               "  (line " + std::to_string(r.line) + ")\n";
     }
+    for (size_t i = 0; i < p.files.size(); ++i)
+        out += "file " + std::to_string(i) + " " + file_label(p, uint32_t(i)) + "  (line " +
+               std::to_string(p.files[i].line) + ")\n";
     for (size_t i = 0; i < p.barriers.size(); ++i)
         out += "barrier " + std::to_string(i) + " '" + p.barriers[i].name + "': " +
                std::to_string(p.barriers[i].parties) + " parties\n";
@@ -175,6 +199,9 @@ std::string describe(const Program& p) {
                 if (op.kind == GMM_STORM_OP_TOUCH)
                     line += std::string((op.flags & GMM_STORM_OPF_WRITE) ? " write" : " read") + " stride=" + hexs(op.a) +
                             ((op.flags & GMM_STORM_OPF_RANDOM) ? " random seed=" + hexs(op.b) : " seq");
+                if (op.kind == GMM_STORM_OP_MAP && (p.regions[op.target].flags & GMM_STORM_RF_FILE))
+                    line += " file " + file_label(p, uint32_t(op.a)) + " at " + hexs(op.b);
+                if (op.flags & GMM_STORM_OPF_VERIFY) line += " verify";
                 line += std::string(" expect=") + expect_name(op.expect);
                 if (op.arg2) line += " errno=" + std::to_string(op.arg2);
                 break;

@@ -51,27 +51,10 @@ struct Linker {
         if (s.threads.empty())
             return fail(ErrorKind::InvalidArgument,
                         s.chunk + ":1: the script declares no thread (thread{vcpu = 0, touch(r)} starts one)");
-        std::map<uint32_t, uint32_t> pinned;  // vcpu -> thread
-        for (uint32_t t = 0; t < s.threads.size(); ++t) {
-            const ThreadDecl& d = s.threads[t];
-            if (d.spawned) continue;
-            if (auto it = pinned.find(d.vcpu); it != pinned.end())
-                return fail(ErrorKind::InvalidArgument,
-                            at(d.line) + "thread '" + d.name + "': vcpu " + std::to_string(d.vcpu) +
-                                " already runs thread '" + thread_name(it->second) + "' (line " +
-                                std::to_string(s.threads[it->second].line) + "); one thread per vCPU");
-            pinned[d.vcpu] = t;
-        }
-        for (const ThreadDecl& d : s.threads) {
-            if (!d.spawned) continue;
-            if (d.vcpu == 0)
-                return fail(ErrorKind::InvalidArgument,
-                            at(d.line) + "spawned thread '" + d.name + "': vcpu 0 runs the runner's main thread");
-            if (auto it = pinned.find(d.vcpu); it != pinned.end())
-                return fail(ErrorKind::InvalidArgument,
-                            at(d.line) + "spawned thread '" + d.name + "': vcpu " + std::to_string(d.vcpu) +
-                                " runs thread '" + thread_name(it->second) + "' for the whole storm");
-        }
+        // Any number of threads per vCPU (the guest scheduler time-slices them); the
+        // limit is the total (GMM_STORM_MAX_THREADS, checked where each is declared)
+        // and the kernel's thread table, which the storm cannot exhaust: at most
+        // GMM_STORM_MAX_THREADS storm threads and the runner's main thread are alive.
         return Ok{};
     }
 
@@ -308,6 +291,26 @@ struct Linker {
                             "mapping; later ops on the region's range then reach that mapping");
     }
 
+    // A verified read expects the file's own page; a write to a private file
+    // mapping replaces that page with an anonymous copy, so the two cannot mix.
+    LinkResult check_verify() {
+        std::map<uint32_t, uint32_t> verified, written;  // region -> first line
+        for (const ThreadDecl& d : s.threads)
+            for_each_node(d.ops, [&](uint32_t n) {
+                const gmm_storm_op& op = s.nodes[n].op;
+                if (op.kind != GMM_STORM_OP_TOUCH) return;
+                if (op.flags & GMM_STORM_OPF_VERIFY) verified.emplace(op.target, op.line);
+                if (op.flags & GMM_STORM_OPF_WRITE) written.emplace(op.target, op.line);
+            });
+        for (const auto& [r, line] : written)
+            if (auto it = verified.find(r); it != verified.end())
+                return fail(ErrorKind::InvalidArgument,
+                            at(line) + "touch writes to region '" + s.regions[r].name + "' whose pages line " +
+                                std::to_string(it->second) +
+                                " verifies (a written private file page is an anonymous copy, no longer the file's)");
+        return Ok{};
+    }
+
     LinkResult check_regions() {
         std::vector<uint32_t> fixed;
         for (uint32_t r = 0; r < s.regions.size(); ++r)
@@ -368,6 +371,7 @@ Result<Program, CompileError> link_program(BuildState& s) {
     Linker k{s, {}, {}, {}, {}};
     if (LinkResult st = k.check_params(); !st) return Err{st.error()};
     if (LinkResult st = k.check_regions(); !st) return Err{st.error()};
+    if (LinkResult st = k.check_verify(); !st) return Err{st.error()};
     if (LinkResult st = k.check_vcpus(); !st) return Err{st.error()};
     if (LinkResult st = k.resolve_names(); !st) return Err{st.error()};
     if (LinkResult st = k.check_spawns(); !st) return Err{st.error()};
@@ -386,8 +390,10 @@ Result<Program, CompileError> link_program(BuildState& s) {
     for (const RegionDecl& r : s.regions)
         p.regions.push_back({r.name, r.gva, r.size_bytes, r.prot,
                              (r.shared ? GMM_STORM_RF_SHARED : 0u) | (r.hint ? GMM_STORM_RF_HINT : 0u) |
-                                 (r.premapped ? GMM_STORM_RF_PREMAPPED : 0u),
-                             r.line});
+                                 (r.premapped ? GMM_STORM_RF_PREMAPPED : 0u) | (r.file ? GMM_STORM_RF_FILE : 0u),
+                             r.line, r.file ? r.file_slot : 0u, r.file ? r.file_offset : 0u});
+    for (uint32_t f = 0; f < s.files.size(); ++f)
+        p.files.push_back({s.files[f].name, s.files[f].name.empty() ? s.files[f].index : 0u, s.file_lines[f]});
     for (uint32_t t = 0; t < s.threads.size(); ++t) {
         const ThreadDecl& d = s.threads[t];
         const uint32_t first = uint32_t(p.ops.size());

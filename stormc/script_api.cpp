@@ -149,7 +149,7 @@ Status<ApiError> take(Result<T, ApiError> r, T& out) {
 ApiResult l_map(lua_State* L, BuildState& s) {
     const RegionDecl* r = region_arg(L, s, 1);
     if (!r) return bad("map: argument 1 must be a region (from region{...}), got " + lua_type_name(L, 1));
-    auto o = Options::at(L, 2, "map", {"offset", "length", "prot", "expect"});
+    auto o = Options::at(L, 2, "map", {"offset", "length", "prot", "expect", "file", "file_offset"});
     if (!o) return Err{o.error()};
     OpNode n;
     n.op.kind = GMM_STORM_OP_MAP;
@@ -167,6 +167,27 @@ ApiResult l_map(lua_State* L, BuildState& s) {
         n.op.arg = *p;
     }
     STORM_TRY(resolve_expect(*o, n.op));
+    // A file region maps file a at file offset b: the region's own unless the op
+    // names another file or offset (an ABA storm re-maps the range with other pages).
+    if (!r->file && (o->has("file") || o->has("file_offset")))
+        return bad("map: region '" + r->name + "' is anonymous; file and file_offset need a kind = \"file\" region");
+    if (r->file) {
+        uint32_t slot = r->file_slot;
+        if (o->has("file")) {
+            FileRef f;
+            STORM_TRY(take(o->file("file"), f));
+            auto sl = s.file_slot(f, caller_line(L));
+            if (!sl) return bad("map: " + sl.error());
+            slot = *sl;
+        }
+        uint64_t base = r->file_offset;
+        STORM_TRY(take(o->u64("file_offset", r->file_offset), base));
+        if (base % kPageBytes) return bad("map: file_offset " + hex(base) + " is not a multiple of 4 KiB");
+        if (base + n.op.offset_bytes < base || base + n.op.offset_bytes + n.op.length_bytes < base + n.op.offset_bytes)
+            return bad("map: file_offset + offset + length overflows 64 bits");
+        n.op.a = slot;
+        n.op.b = base + n.op.offset_bytes;
+    }
     push_op(L, s, std::move(n));
     return 1;
 }
@@ -208,7 +229,7 @@ ApiResult make_touch(lua_State* L, BuildState& s, const char* fn, bool expect_se
     const RegionDecl* r = region_arg(L, s, 1);
     if (!r) return bad(std::string(fn) + ": argument 1 must be a region, got " + lua_type_name(L, 1));
     auto o = expect_segv ? Options::at(L, 2, fn, {"offset", "length", "access", "stride", "order"})
-                         : Options::at(L, 2, fn, {"offset", "length", "access", "stride", "order", "expect"});
+                         : Options::at(L, 2, fn, {"offset", "length", "access", "stride", "order", "expect", "verify"});
     if (!o) return Err{o.error()};
     OpNode n;
     n.op.kind = GMM_STORM_OP_TOUCH;
@@ -224,6 +245,18 @@ ApiResult make_touch(lua_State* L, BuildState& s, const char* fn, bool expect_se
     n.op.a = stride;
     n.op.flags = uint16_t((access == "write" ? GMM_STORM_OPF_WRITE : 0) | (order == "random" ? GMM_STORM_OPF_RANDOM : 0));
     n.op.expect = expect == "ok" ? GMM_STORM_EXPECT_OK : expect == "any" ? GMM_STORM_EXPECT_ANY : GMM_STORM_EXPECT_FAIL;
+    bool verify = false;
+    if (!expect_segv) STORM_TRY(take(o->boolean("verify", false), verify));
+    if (verify) {
+        // Only a private mapping's pages must stay the file's: shared ones take
+        // every write, and a written private page is an anonymous copy.
+        if (!r->file || r->shared)
+            return bad(std::string(fn) + ": verify = true needs a private file region; '" + r->name + "' is " +
+                       (r->file ? "shared" : "anonymous"));
+        if (access == "write")
+            return bad(std::string(fn) + ": verify = true checks what a read sees; use access = \"read\"");
+        n.op.flags |= GMM_STORM_OPF_VERIFY;
+    }
     push_op(L, s, std::move(n));
     return 1;
 }

@@ -5,6 +5,8 @@
 //   at = ADDR                 exactly there (page-aligned, inside the arena)
 //   align = "2M" | "1G"       like auto, aligned to 2 MiB / 1 GiB
 //   straddle = "2M" | "1G"    like auto, centred on a 2 MiB / 1 GiB boundary
+// kind = "file" maps a disk file: file = NAME or index (required), offset =
+// the file offset of the region's first page (a 4 KiB multiple, default 0).
 #include <lua.hpp>
 
 #include "script_values.h"
@@ -49,7 +51,8 @@ Result<uint64_t, ApiError> place_auto(BuildState& s, const RegionDecl& r, uint64
 
 ApiResult region_declare(lua_State* L, BuildState& s) {
     auto o = Options::at(L, 1, "region",
-                         {"name", "size", "prot", "share", "kind", "place", "at", "align", "straddle", "mapped"});
+                         {"name", "size", "prot", "share", "kind", "file", "offset", "place", "at", "align", "straddle",
+                          "mapped"});
     if (!o) return Err{o.error()};
     if (!o->index()) return bad("region: needs a table: region{name = \"buf\", size = 4 * MiB, ...}");
     if (s.regions.size() >= GMM_STORM_MAX_REGIONS)
@@ -65,10 +68,6 @@ ApiResult region_declare(lua_State* L, BuildState& s) {
 
     auto kind = o->choice("kind", "anon", {"anon", "file"});
     if (!kind) return Err{kind.error()};
-    if (*kind == "file")
-        return Err{ApiError{ErrorKind::Unsupported,
-                            "region '" + r.name + "': kind = \"file\" is not supported until file-backed mappings "
-                            "exist (issue 5); only anonymous regions can be stormed today"}};
     if (!o->has("size")) return bad("region '" + r.name + "': size = BYTES is required");
     auto size = o->u64("size", 0);
     if (!size) return Err{size.error()};
@@ -88,6 +87,28 @@ ApiResult region_declare(lua_State* L, BuildState& s) {
     auto mapped = o->boolean("mapped", true);
     if (!mapped) return Err{mapped.error()};
     r.premapped = *mapped;
+    lua_Debug ar;
+    r.line = lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar) && ar.currentline > 0 ? uint32_t(ar.currentline) : 0;
+
+    r.file = *kind == "file";
+    if (!r.file && (o->has("file") || o->has("offset")))
+        return bad("region '" + r.name + "': file and offset need kind = \"file\" (an anonymous region has no file)");
+    if (r.file) {
+        if (!o->has("file"))
+            return bad("region '" + r.name + "': kind = \"file\" needs file = NAME or index (a file of the disk)");
+        auto f = o->file("file");
+        if (!f) return Err{f.error()};
+        auto offset = o->u64("offset", 0);
+        if (!offset) return Err{offset.error()};
+        if (*offset % kPageBytes)
+            return bad("region '" + r.name + "': offset " + hex(*offset) + " is not a multiple of 4 KiB");
+        if (*offset + r.size_bytes < *offset)
+            return bad("region '" + r.name + "': offset + size overflows 64 bits");
+        auto slot = s.file_slot(*f, r.line);
+        if (!slot) return bad("region '" + r.name + "': " + slot.error());
+        r.file_slot = *slot;
+        r.file_offset = *offset;
+    }
 
     auto place = o->choice("place", "auto", {"auto", "hint"});
     if (!place) return Err{place.error()};
@@ -118,8 +139,6 @@ ApiResult region_declare(lua_State* L, BuildState& s) {
         if (!gva) return Err{gva.error()};
         r.gva = *gva;
     }
-    lua_Debug ar;
-    r.line = lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar) && ar.currentline > 0 ? uint32_t(ar.currentline) : 0;
     s.regions.push_back(std::move(r));
     push_region_handle(L, uint32_t(s.regions.size() - 1));
     return 1;

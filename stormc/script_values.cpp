@@ -98,6 +98,36 @@ bool Options::has(const char* key) const {
     return present;
 }
 
+Result<FileRef, ApiError> Options::file(const char* key) const {
+    FileRef f;
+    const int type = push(key);
+    if (type == LUA_TSTRING) {
+        f.name = lua_tostring(L_, -1);
+        lua_pop(L_, 1);
+        bool chars_ok = !f.name.empty() && f.name.size() <= 31;
+        for (char c : f.name)
+            chars_ok &= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                        c == '.' || c == '-';
+        if (!chars_ok)
+            return bad(fn_ + ": " + key + " \"" + f.name +
+                       "\" is not a disk file name (accepted: 1 to 31 characters of A-Z a-z 0-9 _ . -, or an index)");
+        return f;
+    }
+    if (type == LUA_TNUMBER) {
+        auto v = to_u64(L_, -1, fn_ + ": " + key);
+        lua_pop(L_, 1);
+        if (!v) return Err{v.error()};
+        if (*v >= GMM_STORM_MAX_FILES)
+            return bad(fn_ + ": " + key + " " + std::to_string(*v) + " is not a file index (accepted: 0 to " +
+                       std::to_string(GMM_STORM_MAX_FILES - 1) + ")");
+        f.index = uint32_t(*v);
+        return f;
+    }
+    const std::string tn = lua_type_name(L_, -1);
+    lua_pop(L_, 1);
+    return bad(fn_ + ": " + key + " must be a file name or index, got " + tn);
+}
+
 Result<uint64_t, ApiError> Options::u64(const char* key, uint64_t fallback) const {
     if (push(key) == LUA_TNIL) {
         lua_pop(L_, 1);

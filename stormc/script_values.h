@@ -40,6 +40,8 @@ public:
     static Result<Options, ApiError> at(lua_State* L, int idx, const std::string& fn,
                                         std::initializer_list<const char*> accepted, bool array_ok = false);
     bool has(const char* key) const;
+    // A disk file: a name (1..31 of [A-Za-z0-9_.-]) or an index (< GMM_STORM_MAX_FILES).
+    Result<FileRef, ApiError> file(const char* key) const;
     Result<uint64_t, ApiError> u64(const char* key, uint64_t fallback) const;
     Result<std::string, ApiError> str(const char* key, const std::string& fallback) const;
     Result<bool, ApiError> boolean(const char* key, bool fallback) const;

@@ -37,7 +37,7 @@ enum class ErrorKind {
     Sandbox,          // it reached for io, os, package, debug, require, dofile, loadfile or load
     Limit,            // instruction or memory limit
     InvalidArgument,  // an operation or declaration with bad arguments (zero length, unaligned, overflow...)
-    Unsupported,      // valid but not implemented (file-backed regions before issue 5)
+    Unsupported,      // valid but not implemented
     CannotFinish,     // barriers or spawn/join that cannot complete (detected before boot)
     Param,            // a --param the script never reads, or a value of the wrong type
 };
@@ -53,6 +53,14 @@ struct CompiledRegion {
     uint64_t gva = 0;  // 0 for hint regions
     uint64_t size_bytes = 0;
     uint32_t prot = 0, flags = 0, line = 0;
+    uint32_t file = 0;             // GMM_STORM_RF_FILE: index into Program::files
+    uint64_t file_offset_bytes = 0;
+};
+
+struct CompiledFile {
+    std::string name;  // empty: by index
+    uint32_t disk_index = 0;
+    uint32_t line = 0;
 };
 
 struct CompiledThread {
@@ -76,6 +84,7 @@ struct Program {
     std::vector<CompiledRegion> regions;
     std::vector<CompiledThread> threads;
     std::vector<CompiledBarrier> barriers;
+    std::vector<CompiledFile> files;
     std::vector<gmm_storm_op> ops;             // all threads' programs, thread by thread
     std::map<std::string, std::string> params;  // the params the script read, with the values used
     std::vector<std::string> notes;             // checks that could only be partial, and why
@@ -94,7 +103,7 @@ std::string describe(const Program& p);
 
 const char* op_kind_name(uint32_t kind);         // "map", ..., "?" when unknown
 const char* thread_state_name(uint32_t state);   // "not_started", "running", "barrier", ...
-const char* failure_name(uint32_t failure);      // "errno", "segv", "no_segv", ...
+const char* failure_name(uint32_t failure);      // "errno", "segv", "no_segv", ..., "wrong_page"
 const char* invalid_name(uint32_t code);         // the runner's validation codes
 std::string prot_name(uint32_t prot);            // "rw", "none", ...
 

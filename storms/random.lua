@@ -17,11 +17,19 @@
 -- holes):
 --   "fixed": every region has a fixed address; ranges are unmapped and mapped
 --            again (munmap/mmap churn, holes).
---   "hint":  some shared regions are placed by the kernel, and with 3+ vCPUs
---            thread 0 spawns and joins a worker (stack mmap/munmap) on the last
---            vCPU; fixed ranges are then never unmapped, only re-mapped over
+--   "hint":  some shared regions are placed by the kernel, and thread 0
+--            spawns and joins a worker (stack mmap/munmap) on a random vCPU;
+--            fixed ranges are then never unmapped, only re-mapped over
 --            (MAP_FIXED over one's own mapping) and protected.
--- Params: phases (default random 2..4), ops (per thread and phase, default random 6..16).
+-- Threads outnumber vCPUs in most seeds: VCPUS to 2 * VCPUS pinned threads.
+-- With files = true (tools/soak passes it when gmm storm has a disk: the
+-- temporary image's file0..file7 of 8 MiB), two file regions join the shared
+-- ones: a private read-only one whose reads verify every page's signature
+-- (a page of the wrong file or offset is a "wrong_page" failure) and which is
+-- re-mapped with random files and offsets (file0..file3), and a shared
+-- read-write one (file4..file7: its writes never reach the verified files).
+-- Params: phases (default random 2..4), ops (per thread and phase, default
+-- random 6..16), files (default false), file_size (default 8 MiB).
 storm{name = "random"}
 
 local phases = param("phases", math.random(2, 4))
@@ -62,6 +70,54 @@ local function shared_op(r)
   return touch(r, sub)
 end
 
+-- File regions (drawn only with files = true, so other seeds keep their programs).
+local use_files = param("files", false)
+local file_size = param("file_size", 8 * MiB)
+local file_regions = {}
+if use_files then
+  -- Shared writes change the page cache's pages (and may reach the disk), so the
+  -- verified private region reads file0..file3 and the shared one writes file4..file7.
+  local function file_region(name, share, prot)
+    local pages = math.random(1, 64)
+    local first = share == "private" and 0 or 4
+    return region{name = name, size = pages * PAGE, kind = "file", file = "file" .. math.random(first, first + 3),
+                  offset = math.random(0, file_size // PAGE - pages) * PAGE, share = share, prot = prot}
+  end
+  file_regions[1] = file_region("fp", "private", "r")
+  file_regions[2] = file_region("fs", "shared", "rw")
+end
+
+-- An op on a file region: re-maps with another file/offset, protects, touches
+-- (the private one: reads that verify the page signatures).
+local function file_op(r)
+  local pages = r.size // PAGE
+  local first = math.random(0, pages - 1)
+  local sub = {offset = first * PAGE, length = math.random(1, pages - first) * PAGE, expect = "any"}
+  local private = r.name == "fp"
+  local k = math.random(1, 8)
+  if k <= 2 then
+    sub.file = "file" .. (private and math.random(0, 3) or math.random(4, 7))
+    sub.file_offset = math.random(0, file_size // PAGE - pages) * PAGE
+    return map(r, sub)
+  elseif k == 3 and mode == "fixed" then
+    return unmap(r, sub)
+  elseif k == 3 then
+    return protect(r, pick({"r", "none"}), sub)
+  end
+  sub.order = pick({"seq", "random"})
+  if private then
+    sub.access, sub.verify = "read", true
+  else
+    sub.access = pick({"read", "write"})
+  end
+  return touch(r, sub)
+end
+
+local function any_shared_op()
+  if use_files and math.random(4) == 1 then return file_op(pick(file_regions)) end
+  return shared_op(pick(shared))
+end
+
 -- A private region whose state we know at every step: exact expectations.
 local function private_ops(own, state, n, out)
   for _ = 1, n do
@@ -88,12 +144,15 @@ local function private_ops(own, state, n, out)
   return state
 end
 
-local spawner_extra = VCPUS >= 3 and mode == "hint"
-local pinned = spawner_extra and VCPUS - 1 or VCPUS
+-- Threads may outnumber vCPUs (the guest scheduler shares them): 0 to VCPUS
+-- extra pinned threads, thread v on vCPU v mod VCPUS; in "hint" mode thread 0
+-- spawns and joins a worker on a random vCPU.
+local spawner_extra = mode == "hint"
+local pinned = VCPUS + math.random(0, VCPUS)
 if spawner_extra then
   local w = {}
-  for _ = 1, math.random(2, 6) do w[#w + 1] = shared_op(pick(shared)) end
-  thread{name = "worker", vcpu = VCPUS - 1, spawned = true, w}
+  for _ = 1, math.random(2, 6) do w[#w + 1] = any_shared_op() end
+  thread{name = "worker", vcpu = math.random(0, VCPUS - 1), spawned = true, w}
 end
 
 for v = 0, pinned - 1 do
@@ -106,7 +165,7 @@ for v = 0, pinned - 1 do
       if math.random(3) == 1 then
         state = private_ops(own, state, 1, ops)
       else
-        ops[#ops + 1] = shared_op(pick(shared))
+        ops[#ops + 1] = any_shared_op()
       end
     end
     if v == 0 and spawner_extra and (math.random(2) == 1 or (p == phases and not spawned_once)) then
@@ -117,5 +176,5 @@ for v = 0, pinned - 1 do
     end
     ops[#ops + 1] = barrier("phase")
   end
-  thread{name = "t" .. v, vcpu = v, ops}
+  thread{name = "t" .. v, vcpu = v % VCPUS, ops}
 end

@@ -119,16 +119,16 @@ void inject_plant(uint64_t which) {
         break;
     }
     case GMM_INJECT_LEAKED_FREE_RANGE: {
-        // Any free range longer than a page (the root may be a one-page gap
-        // between the runtime's own mappings); max_len says which subtree has one.
-        auto* node = ptr<gmm_free_node>(*ptr<uint64_t>(roots().free_root_slot_gva));
-        GMM_ASSERT(node && node->max_len > page);
-        while (node->end - node->start <= page) {
-            auto* left = node->left ? ptr<gmm_free_node>(node->left) : nullptr;
-            node = left && left->max_len > page ? left : ptr<gmm_free_node>(node->right);
-            GMM_ASSERT(node != nullptr);
+        // A free range longer than a page (the root may be a one-page guard
+        // gap: which node is the root depends on node addresses, i.e. on the
+        // kernel's RAM layout); max_len says which subtree has one.
+        auto* n = ptr<gmm_free_node>(*ptr<uint64_t>(roots().free_root_slot_gva));
+        while (n && n->end - n->start <= page) {
+            auto* l = ptr<gmm_free_node>(n->left);
+            n = l && l->max_len > page ? l : ptr<gmm_free_node>(n->right);
         }
-        node->end -= page;  // neither mapped nor free any more
+        GMM_ASSERT(n && n->end - n->start > page);
+        n->end -= page;  // neither mapped nor free any more
         break;
     }
     case GMM_INJECT_WRONG_MAPCOUNT:

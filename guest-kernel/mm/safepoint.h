@@ -22,7 +22,7 @@ extern uint32_t g_safepoint_pending[GMM_MAX_VCPUS];
 // Marks this CPU as inside a memory-manager operation for its lifetime.
 class MmOpScope {
 public:
-    MmOpScope() : cpu_(this_cpu().cpu_index) { ++g_safepoint.in_mm_op[cpu_]; }
+    MmOpScope() : cpu_(this_cpu_index()) { ++g_safepoint.in_mm_op[cpu_]; }
     ~MmOpScope() { --g_safepoint.in_mm_op[cpu_]; }
     MmOpScope(const MmOpScope&) = delete;
     MmOpScope& operator=(const MmOpScope&) = delete;
@@ -35,7 +35,7 @@ private:
 void safepoint_on_interrupt(bool from_user);
 // On the way back to user mode: park if a request arrived meanwhile.
 inline void safepoint_before_user_return() {
-    if (__builtin_expect(g_safepoint_pending[this_cpu().cpu_index] != 0, 0)) safepoint_on_interrupt(true);
+    if (__builtin_expect(g_safepoint_pending[this_cpu_index()] != 0, 0)) safepoint_on_interrupt(true);
 }
 uint64_t safepoint_gpa();
 

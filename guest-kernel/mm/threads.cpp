@@ -88,10 +88,12 @@ void on_thread_exit(uint64_t status) {
 
 }  // namespace
 
-void mm_threads_init(RunExitFn on_run_exit) { g_on_run_exit = on_run_exit; }
+void mm_threads_init(RunExitFn on_run_exit) {
+    g_on_run_exit = on_run_exit;
+    sched_init(g_kernel.cpu_count);  // before release: THREAD_CREATE may target a CPU still booting
+}
 
 void mm_threads_run(uint32_t cpu, uint64_t mode, uint64_t arg) {
-    sched_init_cpu(cpu);
     PerCpu& me = this_cpu();
     me.gate_calls = 0;
     me.on_user_exit = on_thread_exit;

@@ -13,11 +13,12 @@
 
 namespace gmm::kernel {
 
+mm::AddressSpace* g_mm_space;
+
 namespace {
 
 // Static storage without a static constructor (the kernel has none): built in place.
 alignas(mm::AddressSpace) unsigned char g_as_storage[sizeof(mm::AddressSpace)];
-mm::AddressSpace* g_as;
 
 // The user image as a backing object: page i is the image's own frame.
 bool image_lookup(mm::BackingObject*, uint64_t page_index, uint64_t* phys) {
@@ -47,7 +48,7 @@ mm::Options options_from(const BootArgs& args) {
 gmm_mm_roots g_roots;
 
 void publish_roots(uint64_t inject) {
-    g_as->describe(g_roots);
+    g_mm_space->describe(g_roots);
     const FrameStats f = frame_stats();
     g_roots.cpu_count = g_kernel.cpu_count;
     g_roots.frame_pool_lock_gva = frame_pool_lock_gva();
@@ -63,7 +64,7 @@ void publish_roots(uint64_t inject) {
 }
 
 void map_fixed(uint64_t va, uint64_t len, mm::Prot prot, mm::MapFlags flags, mm::BackingObject* obj) {
-    auto r = g_as->map(Gva(va), len, prot, flags | mm::MapFlags::Fixed, obj, 0);
+    auto r = g_mm_space->map(Gva(va), len, prot, flags | mm::MapFlags::Fixed, obj, 0);
     GMM_ASSERT(r.ok() && r->value() == va);
 }
 
@@ -71,8 +72,8 @@ void map_fixed(uint64_t va, uint64_t len, mm::Prot prot, mm::MapFlags flags, mm:
 
 void* mm_space_build(const BootArgs& args, uint32_t threads) {
     const gmm_boot_info& bi = *g_kernel.boot_info;
-    g_as = new (g_as_storage) mm::AddressSpace();
-    GMM_ASSERT(g_as->init(guest_platform(), options_from(args)).ok());
+    g_mm_space = new (g_as_storage) mm::AddressSpace();
+    GMM_ASSERT(g_mm_space->init(guest_platform(), options_from(args)).ok());
     using mm::Prot;
     g_image.size_pages = bi.user_image_size_bytes / kPageSize;
     // Shared: writes to .data/.bss land in the image's frames (one process, one boot).
@@ -105,7 +106,7 @@ constexpr mm::BackingOps kReservedOps = {reserved_lookup, image_ref, image_ref};
 }  // namespace
 
 void mm_map_reserved(Gva va, Gpa gpa, uint64_t bytes, bool writable) {
-    GMM_ASSERT(g_as != nullptr && g_reserved_count < kMaxReservedMappings);
+    GMM_ASSERT(g_mm_space != nullptr && g_reserved_count < kMaxReservedMappings);
     GMM_ASSERT(bytes != 0 && bytes % kPageSize == 0 && gpa.value() % kPageSize == 0);
     GMM_ASSERT(gpa.value() + bytes <= g_kernel.boot_info->reserved_end_gpa);  // never the allocator's frames
     ReservedObject& r = g_reserved[g_reserved_count++];
@@ -118,22 +119,20 @@ void mm_map_reserved(Gva va, Gpa gpa, uint64_t bytes, bool writable) {
 
 void mm_roots_set_inject(uint64_t which) { g_roots.inject = which; }
 
-bool mm_space_ready() { return g_as != nullptr; }
-mm::AddressSpace& mm_space() { return *g_as; }
-uint64_t mm_space_cr3() { return g_as->root_table_phys(); }
+uint64_t mm_space_cr3() { return g_mm_space->root_table_phys(); }
 Gva mm_stack_top(uint32_t thread) {
     return Gva(kMmStacksGva + kPageSize + thread * kMmStackStrideBytes + kMmStackBytes);
 }
 
 void* mm_user_ptr(Gva va, bool write, bool fault_in) {
-    if (!g_as || va.value() >= GMM_USER_TOP_GVA) return nullptr;
+    if (!g_mm_space || va.value() >= GMM_USER_TOP_GVA) return nullptr;
     MmOpScope op;
     const uint64_t need = mm::pte::kPresent | mm::pte::kUser | (write ? mm::pte::kWrite : 0);
-    uint64_t pte = g_as->pte_at(va.align_down(kPageSize));
+    uint64_t pte = g_mm_space->pte_at(va.align_down(kPageSize));
     if ((pte & need) != need && fault_in) {
-        if (g_as->fault(va, write ? mm::Access::Write : mm::Access::Read).kind != mm::FaultKind::Installed)
+        if (g_mm_space->fault(va, write ? mm::Access::Write : mm::Access::Read).kind != mm::FaultKind::Installed)
             return nullptr;
-        pte = g_as->pte_at(va.align_down(kPageSize));
+        pte = g_mm_space->pte_at(va.align_down(kPageSize));
     }
     if ((pte & need) != need) return nullptr;
     return direct_map<char>(Gpa(mm::pte::frame_of(pte))) + (va.value() & (kPageSize - 1));

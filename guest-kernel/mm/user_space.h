@@ -32,8 +32,10 @@ constexpr uint32_t kMaxReservedMappings = 4;
 void mm_map_reserved(Gva va, Gpa gpa, uint64_t bytes, bool writable);
 // Records the planted test bug (inject=) in the published roots.
 void mm_roots_set_inject(uint64_t which);
-bool mm_space_ready();
-mm::AddressSpace& mm_space();
+// Inline: read on every page fault.
+extern mm::AddressSpace* g_mm_space;
+inline bool mm_space_ready() { return g_mm_space != nullptr; }
+inline mm::AddressSpace& mm_space() { return *g_mm_space; }
 uint64_t mm_space_cr3();
 Gva mm_stack_top(uint32_t thread);
 

@@ -122,17 +122,19 @@ void thread_first(void* arg) {
 
 }  // namespace
 
-void sched_init_cpu(uint32_t cpu) {
-    CpuSched& s = g_cpu[cpu];
-    Thread* idle = &g_idle[cpu];
-    idle->id = kMaxThreads + cpu;
-    idle->cpu = cpu;
-    idle->state = ThreadState::Running;
-    s.pc = &g_percpu[cpu];
-    s.idle = idle;
-    s.current = idle;
-    s.tss_gva = g_kernel.boot_info->cpus[cpu].tss_gva;
-    idle->stack_top = g_kernel.boot_info->cpus[cpu].stack_top_gva;
+void sched_init(uint32_t cpu_count) {
+    for (uint32_t cpu = 0; cpu < cpu_count; ++cpu) {
+        CpuSched& s = g_cpu[cpu];
+        Thread* idle = &g_idle[cpu];
+        idle->id = kMaxThreads + cpu;
+        idle->cpu = cpu;
+        idle->state = ThreadState::Running;
+        idle->stack_top = g_kernel.boot_info->cpus[cpu].stack_top_gva;
+        s.pc = &g_percpu[cpu];
+        s.tss_gva = g_kernel.boot_info->cpus[cpu].tss_gva;
+        s.current = idle;
+        store_release(s.idle, idle);
+    }
 }
 
 bool sched_active() { return me().idle != nullptr; }

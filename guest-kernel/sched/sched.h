@@ -23,8 +23,10 @@
 
 namespace gmm::kernel {
 
-// The calling boot context becomes CPU `cpu`'s idle thread (before any other call here on that CPU).
-void sched_init_cpu(uint32_t cpu);
+// CPU 0, before it releases the others: every CPU's run queue and idle
+// thread (each CPU's boot context becomes its idle thread), so a thread can be
+// created for a CPU that has not reached its idle loop yet.
+void sched_init(uint32_t cpu_count);
 bool sched_active();  // this CPU runs the scheduler
 // The thread running on this CPU (the idle thread when nothing else runs).
 Thread* sched_current();

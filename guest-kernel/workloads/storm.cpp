@@ -6,6 +6,7 @@
 // before it runs them. Keys: mm, placement, freecache (the policy), inject
 // (test only: a planted bug, as the mm workloads).
 #include "assert.h"
+#include "fs/page_cache.h"
 #include "frame_alloc.h"
 #include "gmm/abi/storm.h"
 #include "mm/fault.h"
@@ -14,6 +15,7 @@
 #include "mm/threads.h"
 #include "mm/tlb.h"
 #include "mm/user_space.h"
+#include "sched/sched.h"
 #include "sync.h"
 #include "ucall.h"
 #include "user_abi.h"
@@ -34,6 +36,10 @@ void report_kernel_side(uint64_t status) {
         ucall_result_for(cpu, "tlb_ipis_sent", t.ipis_sent);
         ucall_result_for(cpu, "lock_sleeps", lock_sleeps(cpu));
         ucall_result_for(cpu, "segv_recovered", mm_segv_recovered(cpu));
+        const SchedStats ss = sched_stats(cpu);  // threads sharing a vCPU took turns / slept
+        ucall_result_for(cpu, "sched_switches", ss.switches);
+        ucall_result_for(cpu, "sched_preemptions", ss.preemptions);
+        ucall_result_for(cpu, "sched_blocks", ss.blocks);
     }
     const FrameStats f = frame_stats();
     ucall_result("frames_recycled", f.recycled_allocs);
@@ -41,6 +47,17 @@ void report_kernel_side(uint64_t status) {
     mm::AddressSpace& as = mm_space();
     ucall_result("mm_faults_installed", uint64_t(as.counter(mm::Counter::FaultsInstalled)));
     ucall_result("mm_tlb_flush_requests", uint64_t(as.counter(mm::Counter::TlbFlushRequests)));
+    // Sleeping file faults (the ABA storm): sent back because the extent changed
+    // while they slept, or retried because the page was gone again. On vCPU 0.
+    ucall_result_for(0, "mm_revalidation_failures", uint64_t(as.counter(mm::Counter::RevalidationFailures)));
+    ucall_result_for(0, "mm_fault_retries", uint64_t(as.counter(mm::Counter::FaultRetries)));
+    ucall_result_for(0, "mm_faults_need_io", uint64_t(as.counter(mm::Counter::FaultsNeedIo)));
+    if (file_count() != 0) {  // shared file regions: their writes reach the disk before the run ends
+        const bool written = page_cache_writeback(Writeback::Everything);
+        ucall_result_for(0, "writeback_ok", written ? 1 : 0);
+        ucall_result_for(0, "page_cache_reads", page_cache_stats().reads);
+        if (!written && status == 0) status = 1;
+    }
     ucall_done(status);
     idle_forever();
 }
@@ -51,14 +68,16 @@ void prepare(const BootArgs& args) {
     GMM_ASSERT(bi.results_size_bytes >= sizeof(gmm_storm_results));
     const uint64_t blob_mapped = (bi.payload_size_bytes + kPageSize - 1) & ~(kPageSize - 1);
     GMM_ASSERT(blob_mapped <= GMM_STORM_RESULTS_GVA - GMM_STORM_BLOB_GVA);
-    const uint32_t threads = g_kernel.cpu_count;
-    GMM_ASSERT_LE(threads, user::kMmMaxThreads);
-    auto* p = static_cast<user::MmParams*>(mm_space_build(args, threads));
+    // One kernel-mapped stack, the main thread's: the runner maps a stack per
+    // pinned thread itself (GMM_STORM_STACKS_GVA), however many share a vCPU.
+    page_cache_init();  // the disk's files, if there is a disk (file regions)
+    auto* p = static_cast<user::MmParams*>(mm_space_build(args, 1));
     p->magic = user::kMmParamsMagic;
-    p->threads = threads;
+    p->threads = 1;
     p->vcpus = g_kernel.cpu_count;
     p->tsc_khz = bi.tsc_khz;
-    for (uint32_t t = 0; t < threads; ++t) p->stack_top[t] = mm_stack_top(t).value();
+    p->file_count = file_count();
+    p->stack_top[0] = mm_stack_top(0).value();
 
     auto* res = direct_map<gmm_storm_results>(Gpa(bi.results_gpa));
     res->version = GMM_STORM_ABI_VERSION;

@@ -4,7 +4,8 @@
 //  - Common path: swapgs when coming from ring 3 (user GS base is not trusted;
 //    the kernel's is in IA32_KERNEL_GS_BASE while user code runs), save the
 //    caller-saved registers, call gmm_trap_dispatch(frame), restore, iretq.
-// About 30 instructions around the C++ handler.
+// About 30 instructions around the C++ handler. A #PF from ring 3 has its own
+// common path (gmm_page_fault_common) straight to the fault handler.
 
 asm(R"(
     .pushsection .text.idt_stubs, "ax", @progbits
@@ -19,7 +20,11 @@ gmm_idt_stubs:
     pushq $0
     .endif
     pushq $gmm_vec
+    .if gmm_vec == 14
+    jmp gmm_page_fault_common
+    .else
     jmp gmm_trap_common
+    .endif
     .set gmm_vec, gmm_vec + 1
     .endr
     .balign 16
@@ -59,5 +64,52 @@ gmm_trap_common:
     jz 2f
     swapgs
 2:  iretq
+
+    # #PF from ring 3 (the hot path: every anonymous first touch) goes straight
+    # to its handler, without the generic dispatch and its return-path test.
+    .globl gmm_page_fault_common
+gmm_page_fault_common:
+    testb $3, 24(%rsp)
+    jz gmm_trap_common          # kernel-mode #PF: the generic path reports it
+    swapgs
+    pushq %rax
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    movq %rsp, %rdi
+    cld
+    call gmm_user_page_fault_dispatch
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rax
+    addq $16, %rsp
+    swapgs
+    iretq
     .popsection
 )");
+
+#include "exceptions.h"
+#include "mm/fault.h"
+#include "mm/safepoint.h"
+#include "sched/sched.h"
+#include "trap.h"
+
+// The C++ side of the user #PF entry: what gmm_trap_dispatch does for a user
+// #PF (trap_dispatch.cpp), minus the vector switch; keep the two return tails
+// (safepoint, scheduler) the same.
+extern "C" void gmm_user_page_fault_dispatch(gmm::kernel::x86::TrapFrame* frame) {
+    gmm::kernel::mm_user_page_fault(*frame);
+    gmm::kernel::safepoint_before_user_return();
+    gmm::kernel::sched_before_user_return(uint64_t(gmm::kernel::x86::Vector::PageFault));
+}

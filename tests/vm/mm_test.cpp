@@ -169,7 +169,7 @@ TEST_CASE("mm: bad system-call arguments get -EINVAL/-ENOMEM and leave the kerne
 
 TEST_CASE("mm usage: bad workload parameters and policies are one-line errors before boot", "[mm_usage]") {
     const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
-        {{"--workload", "page_fault2"}, "page_fault2"},
+        {{"--workload", "page_fault9"}, "page_fault9"},
         {{"--workload", "page_fault1", "--param", "bogus=1"}, "bogus"},
         {{"--workload", "page_fault1", "--param", "size=0"}, "size=0"},
         {{"--workload", "page_fault1", "--param", "size=5000"}, "size=5000"},

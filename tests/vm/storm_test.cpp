@@ -20,6 +20,7 @@
 using gmm::test::describe;
 using gmm::test::GmmRun;
 using gmm::test::JsonValue;
+using gmm::test::result_u64;
 
 namespace {
 
@@ -96,7 +97,7 @@ TEST_CASE("storms: free-space exhaustion under hierarchical placement with per-C
     CHECK(j["storm"]["threads"][0]["ops"]["map"]["errors"].as_u64() == 5);
 }
 
-TEST_CASE("storms: three vCPUs: a dedicated faulter beside the spawned workers; a random storm", "[storm_library]") {
+TEST_CASE("storms: three vCPUs: 7 workers per round beside a faulter per vCPU; a random storm", "[storm_library]") {
     for (const char* name : {"thread_spawn", "random"}) {
         DYNAMIC_SECTION(name) {
             const GmmRun r = storm(storm_file(name), {"--vcpus", "3", "--mm", "extents,freecache=percpu", "--check",
@@ -111,13 +112,87 @@ TEST_CASE("storms: three vCPUs: a dedicated faulter beside the spawned workers; 
     }
 }
 
-TEST_CASE("storms: the file-fault ABA storm is skipped with its reason (no file mappings before issue 5)",
-          "[storm_library]") {
-    const GmmRun r = storm(storm_file("file_fault_aba"), {"--check"});
-    CHECK(r.exit_code == kExitUsage);
-    CHECK(r.stderr_text.find("file_fault_aba.lua:19: region 'file': kind = \"file\" is not supported until "
-                             "file-backed mappings exist (issue 5)") != std::string::npos);
-    std::printf("SKIP storms/file_fault_aba.lua: %s", r.stderr_text.c_str());
+TEST_CASE("storms: more threads than vCPUs: 5 workers per round and 3 pinned threads on 2 vCPUs", "[storm_threads]") {
+    for (const std::string mm : {"global", "extents"}) {
+        DYNAMIC_SECTION("thread_spawn --mm " << mm) {
+            const GmmRun r = storm(storm_file("thread_spawn"), {"--mm", mm, "--check=safepoint", "--check-interval",
+                                                                "100", "--param", "spawns=4", "--param", "size=512K"});
+            INFO(describe(r) << "\n" << r.stdout_text);
+            CHECK(r.exit_code == kExitOk);
+            const JsonValue& j = require_json(r);
+            CHECK(j["check"]["violations"].size() == 0);
+            CHECK(j["storm"]["totals"]["failures"].as_u64() == 0);
+            const JsonValue& threads = j["storm"]["threads"];
+            REQUIRE(threads.size() == 8);  // worker1..5, spawner, faulter0, faulter1
+            uint64_t on_vcpu0 = 0;
+            for (size_t t = 0; t < threads.size(); ++t) {
+                CHECK(threads[t]["state"].as_string() == "done");
+                on_vcpu0 += threads[t]["vcpu"].as_u64() == 0;
+                if (threads[t]["spawned"].as_bool()) CHECK(threads[t]["runs"].as_u64() == 4);
+            }
+            CHECK(on_vcpu0 == 4);  // worker2, worker4, the spawner and faulter0 share vCPU 0
+            const JsonValue& spawner = threads[5];
+            CHECK(spawner["name"].as_string() == "spawner");
+            CHECK(spawner["ops"]["spawn"]["threads"].as_u64() == 4 * 5);
+            CHECK(spawner["ops"]["join"]["count"].as_u64() == 4 * 5);
+            // Threads took turns on each vCPU (switches), and waited without spinning (blocks).
+            CHECK(result_u64(r, 0, "sched_switches") > 0);
+            CHECK(result_u64(r, 1, "sched_switches") > 0);
+            CHECK(result_u64(r, 0, "sched_blocks") + result_u64(r, 1, "sched_blocks") > 0);
+        }
+    }
+}
+
+TEST_CASE("storms: file faults sleeping on a slow disk race unmap + re-map (ABA): no violation, no wrong page, "
+          "faults revalidated", "[storm_files]") {
+    for (const std::string mm : {"global", "extents"}) {
+        DYNAMIC_SECTION("file_fault_aba --mm " << mm) {
+            const GmmRun r = storm(storm_file("file_fault_aba"),
+                                   {"--mm", mm, "--check=safepoint", "--check-interval", "100", "--disk-latency-us",
+                                    "2000", "--param", "rounds=6", "--param", "size=64K"});
+            INFO(describe(r) << "\n" << r.stdout_text);
+            const JsonValue& j = require_json(r);
+            // A kernel without file mappings (before the page cache) cannot open file0.
+            if (j["storm"]["runner"]["state"].as_string() == "file_failed" &&
+                r.stdout_text.find("error -38 ") != std::string::npos) {
+                std::printf("SKIP storms/file_fault_aba.lua: the guest kernel has no FILE_OPEN yet (ENOSYS)\n");
+                return;
+            }
+            CHECK(r.exit_code == kExitOk);
+            CHECK(j["check"]["violations"].size() == 0);
+            CHECK(j["check"]["checks"].as_u64() >= 1);
+            CHECK(j["storm"]["runner"]["state"].as_string() == "finished");
+            CHECK(j["storm"]["totals"]["failures"].as_u64() == 0);
+            CHECK(j["storm"]["totals"]["wrong_pages"].as_u64() == 0);
+            // Verified reads happened (faulters' stable second pass succeeds on every page) ...
+            CHECK(j["storm"]["threads"][1]["ops"]["touch"]["accesses_ok"].as_u64() >= 6 * 16);
+            // ... and faults really slept across a re-map and were sent back.
+            CHECK(result_u64(r, 0, "mm_revalidation_failures") > 0);
+        }
+    }
+}
+
+TEST_CASE("storms: a file the guest cannot open ends the run before any op, naming the file and its line",
+          "[storm_files]") {
+    // No such file on the disk (or, before the page cache, no FILE_OPEN at all):
+    // the runner stops in set-up with the error; no thread ran.
+    const std::string path = temp_script("nofile", R"lua(
+local f = region{name = "f", size = 4 * PAGE, kind = "file", file = "no_such_file", prot = "r"}
+thread{vcpu = 0, touch(f, {access = "read", verify = true})}
+thread{vcpu = 1, sleep(1)}
+)lua");
+    const GmmRun r = storm(path, {});
+    INFO(describe(r) << "\n" << r.stdout_text);
+    CHECK(r.exit_code == kExitGuestFailed);
+    const JsonValue& j = require_json(r);
+    CHECK(j["storm"]["runner"]["state"].as_string() == "file_failed");
+    CHECK(j["storm"]["runner"]["error_index"].as_u64() == 0);
+    CHECK(j["storm"]["totals"]["ops"].as_u64() == 0);
+    const bool why = r.stdout_text.find("storm: cannot open file 'no_such_file' (line 2): error -2 ") != std::string::npos ||
+                     r.stdout_text.find("storm: cannot open file 'no_such_file' (line 2): error -19 ") != std::string::npos ||
+                     r.stdout_text.find("storm: cannot open file 'no_such_file' (line 2): error -38 ") != std::string::npos;
+    CHECK(why);  // ENOENT, ENODEV (no disk) or ENOSYS (a kernel without files)
+    unlink(path.c_str());
 }
 
 TEST_CASE("storms: expected SEGVs are survived and counted; an unexpected one is a failure naming its line",

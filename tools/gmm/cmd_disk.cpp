@@ -1,12 +1,13 @@
 // gmm disk: create, check and verify disk images (docs/virtio-blk.md).
 //   gmm disk create FILE [--files N] [--file-size SIZE] [--force]
-//   gmm disk check FILE [--json]     validate the table and print it
-//   gmm disk verify FILE [--json]    also compare every page with its default pattern
+//   gmm disk check FILE [--json OUT]     validate the table and print it
+//   gmm disk verify FILE [--json OUT]    also compare every page with its default pattern
 #include <getopt.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "commands.h"
@@ -21,15 +22,16 @@ namespace {
 void print_disk_help(FILE* out) {
     std::fprintf(out,
                  "usage: gmm disk create FILE [--files N] [--file-size SIZE] [--force]\n"
-                 "       gmm disk check FILE [--json]\n"
-                 "       gmm disk verify FILE [--json]\n"
+                 "       gmm disk check FILE [--json OUT]\n"
+                 "       gmm disk verify FILE [--json OUT]\n"
                  "Disk images for the virtio-blk device (docs/virtio-blk.md).\n\n"
                  "  create   write a file table and N files file0..file<N-1> (default 8 x 8M) whose every\n"
                  "           4 KiB page carries its signature and pattern; --force overwrites FILE\n"
                  "  check    validate the table and print it\n"
                  "  verify   check, then compare every page of every file with its default content and\n"
                  "           list the pages that differ (file, page, first differing byte, bytes differing,\n"
-                 "           whether the 32-byte signature is intact)\n\n"
+                 "           whether the 32-byte signature is intact)\n"
+                 "  --json OUT  also write the result as JSON to OUT ('-' for stdout)\n\n"
                  "exit codes: 0 ok (verify: every page is default), 3 verify found differing pages,\n"
                  "2 usage error or bad image, 1 host failure\n");
 }
@@ -107,14 +109,15 @@ int cmd_create(int argc, char** argv) {
 }
 
 int cmd_check_or_verify(int argc, char** argv, bool verify) {
-    bool json = false;
-    static const option opts[] = {{"json", no_argument, nullptr, 'j'}, {"help", no_argument, nullptr, 'h'},
+    std::string json_path;
+    static const option opts[] = {{"json", required_argument, nullptr, 'j'}, {"help", no_argument, nullptr, 'h'},
                                   {nullptr, 0, nullptr, 0}};
     opterr = 0;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, ":h", opts, nullptr)) != -1;) {
-        if (c == 'j') json = true;
+        if (c == 'j') json_path = optarg;
         else if (c == 'h') { print_disk_help(stdout); return kExitOk; }
+        else if (c == ':') return usage(std::string("option ") + argv[optind - 1] + " needs a value");
         else return usage(std::string("unknown option '") + argv[optind - 1] + "' (see gmm disk --help)");
     }
     if (optind + 1 != argc) return usage(std::string(verify ? "verify" : "check") + " needs exactly one FILE");
@@ -130,7 +133,7 @@ int cmd_check_or_verify(int argc, char** argv, bool verify) {
         close(d->fd);
         r.layout = d->layout;
     }
-    if (json) {
+    if (!json_path.empty()) {
         vmm::JsonWriter j(vmm::JsonStyle::Pretty);
         j.begin_object();
         j.key("image"); j.string(path);
@@ -151,8 +154,15 @@ int cmd_check_or_verify(int argc, char** argv, bool verify) {
             j.end_array();
         }
         j.end_object();
-        std::fputs((j.str() + "\n").c_str(), stdout);
-    } else {
+        if (json_path == "-") {
+            std::fputs((j.str() + "\n").c_str(), stdout);
+        } else {
+            std::ofstream out(json_path);
+            out << j.str() << "\n";
+            if (!out) return usage("--json " + json_path + ": cannot write the file");
+        }
+    }
+    if (json_path != "-") {
         table_text(path, r.layout);
         if (verify) {
             for (const auto& d : r.diffs)

@@ -16,6 +16,7 @@
 #include "check_runner.h"
 #include "commands.h"
 #include "control_protocol.h"  // validate_vm_name
+#include "disk_options.h"
 #include "gmm/abi/boot.h"
 #include "mm_policy.h"
 #include "run_report.h"
@@ -44,6 +45,7 @@ void print_storm_help(FILE* out) {
                  "      --check[=MODE]     invariant checker during the run: safepoint (default) or async\n"
                  "      --check-interval MS  time between checks (default 100)\n"
                  "      --json FILE        the run report with a \"storm\" member ('-' for stdout)\n"
+                 "%s"
                  "  -m, --mem SIZE         guest RAM (default 256M)\n"
                  "      --timeout SEC      stop the guest after SEC seconds (default %llu)\n"
                  "      --stall-timeout SEC  stop and report each thread's state when no thread made progress\n"
@@ -60,7 +62,7 @@ void print_storm_help(FILE* out) {
                  "exit codes: 0 ok, 2 script or usage error (FILE:LINE: message), 4 no usable /dev/kvm,\n"
                  "10 an operation failed its expectation or the guest failed, 12 invariant violation (--check),\n"
                  "13 the storm stalled (thread states printed), 1 host failure, 124 timeout\n",
-                 GMM_MAX_VCPUS, static_cast<unsigned long long>(kDefaultTimeoutSec),
+                 GMM_MAX_VCPUS, disk_options_help(), static_cast<unsigned long long>(kDefaultTimeoutSec),
                  static_cast<unsigned long long>(kDefaultStallSec));
 }
 
@@ -115,6 +117,7 @@ int cmd_storm(int argc, char** argv) {
         {"describe", no_argument, nullptr, kDescribe},   {"dump-programs", required_argument, nullptr, kDump},
         {"payload-override", required_argument, nullptr, kPayloadOverride},
         {"inject", required_argument, nullptr, kInject},
+        GMM_DISK_LONG_OPTIONS,
         {"quiet", no_argument, nullptr, 'q'},            {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -190,6 +193,11 @@ int cmd_storm(int argc, char** argv) {
             case kDump: dump_path = optarg; break;
             case kPayloadOverride: override_path = optarg; break;
             case kInject: inject = optarg; break;
+            case kOptDisk: case kOptDiskFiles: case kOptDiskFileSize: case kOptDiskLatencyUs: {
+                std::string error;
+                if (!parse_disk_option(c, optarg, opt.disk, error)) return usage_error(error);
+                break;
+            }
             case 'q': opt.quiet = true; break;
             case 'h': print_storm_help(stdout); return kExitOk;
             case ':':
@@ -205,6 +213,7 @@ int cmd_storm(int argc, char** argv) {
         return usage_error("--mem " + std::to_string(opt.mem_bytes) + " bytes (accepted: a multiple of 2 MiB up to 64G)");
     auto mm = parse_mm_policy(mm_text);
     if (!mm) return usage_error(mm.error());
+    if (std::string error; !check_disk_options(opt.disk, error)) return usage_error(error);
 
     copt.vcpus = opt.vcpus;
     copt.mm = mm->canonical;

@@ -21,7 +21,7 @@ std::string hexs(uint64_t v) {
 
 const char* runner_state_name(uint32_t s) {
     static const char* const names[] = {"not_started", "validating", "setup",        "running",
-                                        "finished",    "invalid",    "setup_failed"};
+                                        "finished",    "invalid",    "setup_failed", "file_failed"};
     return s < sizeof names / sizeof names[0] ? names[s] : "?";
 }
 
@@ -31,6 +31,7 @@ const char* segv_reason_name(uint64_t r) {
     case GMM_SEGV_ACCESS_DENIED: return "access denied";
     case GMM_SEGV_OUT_OF_RANGE: return "out of range";
     case GMM_SEGV_OUT_OF_MEMORY: return "out of memory";
+    case GMM_SEGV_IO_ERROR: return "I/O error";
     }
     return "?";
 }
@@ -47,7 +48,7 @@ uint64_t progress_signature(const gmm_storm_results& r) {
 
 bool runner_over(const gmm_storm_results& r) {
     return r.runner_state == GMM_STORM_RUNNER_FINISHED || r.runner_state == GMM_STORM_RUNNER_INVALID ||
-           r.runner_state == GMM_STORM_RUNNER_SETUP_FAILED;
+           r.runner_state == GMM_STORM_RUNNER_SETUP_FAILED || r.runner_state == GMM_STORM_RUNNER_FILE_FAILED;
 }
 
 }  // namespace
@@ -173,6 +174,14 @@ void StormHooks::print(FILE* out) {
                      r->runner_error_index);
     if (r->runner_state == GMM_STORM_RUNNER_SETUP_FAILED)
         std::fprintf(out, "storm: set-up failed with %d at region/thread %u\n", r->runner_error, r->runner_error_index);
+    if (r->runner_state == GMM_STORM_RUNNER_FILE_FAILED) {
+        const uint32_t f = r->runner_error_index;
+        const std::string name = f >= program_.files.size() ? "?"
+                                 : program_.files[f].name.empty() ? "#" + std::to_string(program_.files[f].disk_index)
+                                                                  : "'" + program_.files[f].name + "'";
+        std::fprintf(out, "storm: cannot open file %s (line %u): error %d (-2 no such file on the disk, -19 no disk, -38 no file support)\n",
+                     name.c_str(), f < program_.files.size() ? program_.files[f].line : 0, r->runner_error);
+    }
     for (uint32_t t = 0; t < program_.threads.size(); ++t) {
         std::string kinds;
         for (uint32_t k = 1; k < GMM_STORM_OP_KIND_COUNT; ++k) {
@@ -181,6 +190,7 @@ void StormHooks::print(FILE* out) {
             kinds += std::string(kinds.empty() ? "" : ", ") + op_kind_name(k) + " " + std::to_string(s.count);
             if (s.errors) kinds += " err " + std::to_string(s.errors);
             if (s.segv) kinds += " segv " + std::to_string(s.segv);
+            if (s.wrong_pages) kinds += " WRONG PAGES " + std::to_string(s.wrong_pages);
             if (s.failures) kinds += " FAILED " + std::to_string(s.failures);
         }
         std::fprintf(out, "  %s [%s]\n", thread_line(*r, t).c_str(), kinds.c_str());
@@ -189,6 +199,11 @@ void StormHooks::print(FILE* out) {
             std::string what = storm::failure_name(st.first_failure);
             if (st.first_failure == GMM_STORM_FAILURE_SEGV)
                 what = "SEGV at " + hexs(st.first_failure_value) + " (" + segv_reason_name(st.first_failure_detail) + ")";
+            else if (st.first_failure == GMM_STORM_FAILURE_WRONG_PAGE)
+                what = "wrong page at " + hexs(st.first_failure_value) + ": it shows " +
+                       (st.first_failure_detail == ~0u ? std::string("no file page signature")
+                                                        : "a page of disk file #" + std::to_string(st.first_failure_detail)) +
+                       ", not the page the mapping must show";
             else if (st.first_failure == GMM_STORM_FAILURE_NO_SEGV)
                 what = "no SEGV at " + hexs(st.first_failure_value) + " where one was expected";
             else
@@ -219,6 +234,15 @@ void StormHooks::write_json(vmm::JsonWriter& j) {
     j.end_object();
     j.key("program_bytes"); j.u64(program_.blob.size());
     j.key("ops_compiled"); j.u64(program_.ops.size());
+    j.key("files"); j.begin_array();
+    for (const storm::CompiledFile& f : program_.files) {
+        j.begin_object();
+        if (f.name.empty()) { j.key("index"); j.u64(f.disk_index); }
+        else { j.key("name"); j.string(f.name); }
+        j.key("line"); j.u64(f.line);
+        j.end_object();
+    }
+    j.end_array();
     j.key("notes"); j.begin_array();
     for (const std::string& n : program_.notes) j.string(n);
     j.end_array();
@@ -240,7 +264,7 @@ void StormHooks::write_json(vmm::JsonWriter& j) {
     if (have && r->runner_state == GMM_STORM_RUNNER_INVALID) { j.key("invalid"); j.string(storm::invalid_name(r->runner_error)); }
     j.key("duration_ns"); j.u64(have && r->end_tsc > r->start_tsc ? tsc_to_ns(r->end_tsc - r->start_tsc, r->tsc_khz) : 0);
     j.end_object();
-    uint64_t tot_ops = 0, tot_fail = 0, tot_err = 0, tot_segv = 0, tot_access = 0;
+    uint64_t tot_ops = 0, tot_fail = 0, tot_err = 0, tot_segv = 0, tot_access = 0, tot_wrong = 0;
     j.key("threads"); j.begin_array();
     for (uint32_t t = 0; t < program_.threads.size(); ++t) {
         const storm::CompiledThread& th = program_.threads[t];
@@ -274,13 +298,14 @@ void StormHooks::write_json(vmm::JsonWriter& j) {
             if (!s.count) continue;
             tot_err += s.errors;
             tot_segv += s.segv;
+            tot_wrong += s.wrong_pages;
             if (k == GMM_STORM_OP_TOUCH) tot_access += s.units + s.segv;
             j.key(op_kind_name(k)); j.begin_object();
             j.key("count"); j.u64(s.count);
             j.key("failures"); j.u64(s.failures);
             j.key("errors"); j.u64(s.errors);
             j.key("segv"); j.u64(s.segv);
-            if (k == GMM_STORM_OP_TOUCH) { j.key("accesses_ok"); j.u64(s.units); }
+            if (k == GMM_STORM_OP_TOUCH) { j.key("accesses_ok"); j.u64(s.units); j.key("wrong_pages"); j.u64(s.wrong_pages); }
             if (k == GMM_STORM_OP_SPAWN) { j.key("threads"); j.u64(s.units); }
             if (k == GMM_STORM_OP_MAP || k == GMM_STORM_OP_UNMAP || k == GMM_STORM_OP_PROTECT) { j.key("bytes"); j.u64(s.units); }
             j.key("time_ns_total"); j.u64(tsc_to_ns(s.tsc_total, r->tsc_khz));
@@ -306,6 +331,7 @@ void StormHooks::write_json(vmm::JsonWriter& j) {
     j.key("errors"); j.u64(tot_err);
     j.key("segv"); j.u64(tot_segv);
     j.key("accesses"); j.u64(tot_access);
+    j.key("wrong_pages"); j.u64(tot_wrong);
     j.end_object();
     j.end_object();
 }

@@ -207,8 +207,8 @@ void BlkDevice::stop_queue() {
     pending_.clear();
 }
 
-void BlkDevice::serve_locked() {
-    if (!queue_) return;
+bool BlkDevice::serve_locked() {
+    if (!queue_) return false;
     SplitQueue& q = *queue_;
     for (;;) {
         q.set_no_notify(true);  // draining: kicks meanwhile are unnecessary
@@ -217,8 +217,7 @@ void BlkDevice::serve_locked() {
             if (!head) {
                 log(std::string("queue disabled: ") + queue_error_name(head.error()));
                 queue_.reset();
-                transport_->needs_reset();
-                return;
+                return true;  // the caller flags DEVICE_NEEDS_RESET once mu_ is released
             }
             if (!*head) break;
             const Chain chain = q.read_chain(**head);
@@ -240,7 +239,7 @@ void BlkDevice::serve_locked() {
             pending_.push_back(Pending{chain.head, r.written_bytes, now_ns() + uint64_t(config_.latency_us) * 1000});
         }
         q.set_no_notify(false);
-        if (!q.has_avail()) return;  // re-checked after clearing NO_NOTIFY: no lost kick
+        if (!q.has_avail()) return false;  // re-checked after clearing NO_NOTIFY: no lost kick
     }
 }
 
@@ -280,19 +279,22 @@ void BlkDevice::io_main() {
             drain_eventfd(ack_fd_);
             transport_->ack_interrupt(VIRTIO_MMIO_INT_VRING);
         }
-        bool interrupt = false;
+        bool interrupt = false, corrupt = false;
         {
             std::lock_guard<std::mutex> lock(mu_);
             if (fds[0].revents & POLLIN) {
                 counters_.kicks += drain_eventfd(notify_fd_);
             }
-            serve_locked();
+            corrupt = serve_locked();
             interrupt = complete_due_locked(now_ns());
             if (interrupt) {
                 transport_->raise_interrupt(VIRTIO_MMIO_INT_VRING);
                 ++counters_.interrupts;
             }
         }
+        // Lock order is transport -> device (register writes call into the
+        // device), so the transport is told only after mu_ is released.
+        if (corrupt) transport_->needs_reset();
         if (interrupt) {
             const uint64_t one = 1;
             (void)!write(irq_fd_, &one, sizeof one);

@@ -75,7 +75,7 @@ private:
     void io_main();
     void start_queue(const QueueLayout& layout);
     void stop_queue();
-    void serve_locked();       // pops and executes every available request
+    bool serve_locked();       // pops and executes every available request; true: the ring is corrupt
     bool complete_due_locked(uint64_t now_ns);  // true if an interrupt is owed
     void log(const std::string& message);
 

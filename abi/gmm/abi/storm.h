@@ -19,7 +19,7 @@
 #include "gmm/abi/boot.h"    /* GMM_USER_TOP_GVA, GMM_MAX_VCPUS */
 #include "gmm/abi/syscall.h" /* GMM_PROT_*, errno values, GMM_SEGV_* */
 
-#define GMM_STORM_ABI_VERSION 1u
+#define GMM_STORM_ABI_VERSION 2u /* 2: file regions (files section, region file fields, VERIFY touches) */
 #define GMM_STORM_MAGIC 0x4d524f54534d4d47ull         /* "GMMSTORM" */
 #define GMM_STORM_RESULTS_MAGIC 0x5345525453534d47ull /* "GMSSTRES" */
 
@@ -27,19 +27,25 @@
 #define GMM_STORM_BLOB_GVA 0x30000000ull     /* 768 MiB: the blob, read-only */
 #define GMM_STORM_RESULTS_GVA 0x38000000ull  /* 896 MiB: the results area, read-write */
 #define GMM_STORM_ARENA_GVA 0x100000000ull   /* 4 GiB: fixed regions lie in [this, GMM_USER_TOP_GVA) */
+/* The runner's stacks for pinned threads: thread i's at [STACKS + i*STRIDE + 4 KiB, +STACK_BYTES),
+ * the page below it unmapped (a guard). Spawned threads' stacks are kernel-placed (hint mmap). */
+#define GMM_STORM_STACKS_GVA 0x28000000ull    /* 640 MiB */
+#define GMM_STORM_STACK_BYTES (64ull << 10)
+#define GMM_STORM_STACK_STRIDE_BYTES (GMM_STORM_STACK_BYTES + 4096ull)
 
 /* Limits (the compiler and the runner's validator enforce the same ones). */
-#define GMM_STORM_MAX_THREADS 64u
+#define GMM_STORM_MAX_THREADS 64u            /* any number per vCPU; the kernel's table (128) keeps room */
 #define GMM_STORM_MAX_REGIONS 256u
 #define GMM_STORM_MAX_BARRIERS 64u
+#define GMM_STORM_MAX_FILES 64u            /* distinct disk files a storm names (GMM_DISK_MAX_FILES) */
 #define GMM_STORM_MAX_OPS 65536u           /* all threads together */
 #define GMM_STORM_MAX_LOOP_DEPTH 8u
 #define GMM_STORM_MAX_SLEEP_US 10000000ull  /* one sleep op: 10 s */
 #define GMM_STORM_MAX_BLOB_BYTES (4ull << 20)
 
 /* Layout: header, regions[region_count], threads[thread_count],
- * barriers[barrier_count], ops[op_count], each directly after the previous
- * (all sizes are multiples of 8); total_bytes is the sum. */
+ * barriers[barrier_count], files[file_count], ops[op_count], each directly
+ * after the previous (all sizes are multiples of 8); total_bytes is the sum. */
 struct gmm_storm_header {
     uint64_t magic;          /* GMM_STORM_MAGIC */
     uint32_t version;        /* GMM_STORM_ABI_VERSION */
@@ -52,7 +58,8 @@ struct gmm_storm_header {
     uint32_t thread_count;
     uint32_t barrier_count;
     uint32_t op_count;
-    uint64_t reserved;       /* zero */
+    uint32_t file_count;     /* disk files named by file regions and map ops */
+    uint32_t reserved;       /* zero */
 };
 
 #define GMM_STORM_F_STOP_ON_FAILURE 0x1u /* a thread stops at its first failed operation */
@@ -64,13 +71,23 @@ struct gmm_storm_region {
     uint32_t prot;           /* GMM_PROT_* for the initial map */
     uint32_t flags;          /* GMM_STORM_RF_* */
     uint32_t line;           /* script line that declared it */
-    uint32_t reserved;
+    uint32_t file;           /* GMM_STORM_RF_FILE: index into files[]; else 0 */
+    uint64_t file_offset_bytes; /* GMM_STORM_RF_FILE: file offset of the region's first page (4 KiB multiple); else 0 */
 };
 
-#define GMM_STORM_RF_SHARED 0x1u    /* MAP_SHARED (else MAP_PRIVATE); always anonymous in version 1 */
+#define GMM_STORM_RF_SHARED 0x1u    /* MAP_SHARED (else MAP_PRIVATE) */
 #define GMM_STORM_RF_HINT 0x2u      /* placed by the kernel: each map op records the address it got */
 #define GMM_STORM_RF_PREMAPPED 0x4u /* mapped by the runner before any thread starts */
-#define GMM_STORM_RF_KNOWN 0x7u
+#define GMM_STORM_RF_FILE 0x8u      /* a mapping of a disk file (no MAP_ANONYMOUS); see map ops' a and b */
+#define GMM_STORM_RF_KNOWN 0xfu
+
+/* A disk file, opened by the runner before any thread starts: by name
+ * (FILE_OPEN) or, when name[0] == 0, by its index in the disk's file table. */
+struct gmm_storm_file {
+    char name[32];           /* 1..31 characters of [A-Za-z0-9_.-], NUL-padded; or all zero */
+    uint32_t disk_index;     /* name[0] == 0: the file's index (< GMM_STORM_MAX_FILES); else 0 */
+    uint32_t line;           /* first use in the script */
+};
 
 /* A thread: a program pinned to one vCPU. */
 struct gmm_storm_thread {
@@ -91,7 +108,8 @@ struct gmm_storm_barrier {
 };
 
 enum gmm_storm_op_kind {
-    GMM_STORM_OP_MAP = 1,      /* mmap(region base + offset, length, arg = prot, FIXED; HINT: whole region, no FIXED) */
+    GMM_STORM_OP_MAP = 1,      /* mmap(region base + offset, length, arg = prot, FIXED; HINT: whole region, no FIXED);
+                                * file regions: file a (index into files[]) at file offset b */
     GMM_STORM_OP_UNMAP = 2,    /* munmap(base + offset, length) */
     GMM_STORM_OP_PROTECT = 3,  /* mprotect(base + offset, length, arg = prot) */
     GMM_STORM_OP_TOUCH = 4,    /* access base + offset + i*a for i < ceil(length/a); flags WRITE, RANDOM (seed b) */
@@ -112,7 +130,10 @@ enum gmm_storm_expect {
 
 #define GMM_STORM_OPF_WRITE 0x1u  /* touch: write (else read) */
 #define GMM_STORM_OPF_RANDOM 0x2u /* touch: a seeded permutation of the pages instead of ascending order */
-#define GMM_STORM_OPF_KNOWN 0x3u
+#define GMM_STORM_OPF_VERIFY 0x4u /* read touch of a private file region: each access reads the page's
+                                   * signature (abi/gmm/abi/disk.h) and checks it is the page the region's
+                                   * current mapping must show (GMM_STORM_FAILURE_WRONG_PAGE if not) */
+#define GMM_STORM_OPF_KNOWN 0x7u
 
 struct gmm_storm_op {
     uint8_t kind;            /* enum gmm_storm_op_kind */
@@ -125,16 +146,19 @@ struct gmm_storm_op {
     uint32_t reserved;
     uint64_t offset_bytes;   /* map/unmap/protect/touch: from the region base (page-aligned) */
     uint64_t length_bytes;   /* nonzero; page-aligned except for touch */
-    uint64_t a;              /* touch: stride bytes; loop: count; sleep: microseconds */
-    uint64_t b;              /* touch with RANDOM: permutation seed */
+    uint64_t a;              /* touch: stride bytes; loop: count; sleep: microseconds; map of a file region: file */
+    uint64_t b;              /* touch with RANDOM: permutation seed; map of a file region: file offset bytes */
 };
 
 #ifdef __cplusplus
 static_assert(sizeof(struct gmm_storm_header) == 64, "gmm_storm_header ABI size");
-static_assert(sizeof(struct gmm_storm_region) == 32, "gmm_storm_region ABI size");
+static_assert(sizeof(struct gmm_storm_region) == 40, "gmm_storm_region ABI size");
+static_assert(sizeof(struct gmm_storm_file) == 40, "gmm_storm_file ABI size");
 static_assert(sizeof(struct gmm_storm_thread) == 32, "gmm_storm_thread ABI size");
 static_assert(sizeof(struct gmm_storm_barrier) == 8, "gmm_storm_barrier ABI size");
 static_assert(sizeof(struct gmm_storm_op) == 56, "gmm_storm_op ABI size");
+static_assert(GMM_STORM_STACKS_GVA + GMM_STORM_MAX_THREADS * GMM_STORM_STACK_STRIDE_BYTES <= GMM_STORM_BLOB_GVA,
+              "pinned threads' stacks below the blob");
 #endif
 
 /* ---- Results area (guest writes, host reads; plain stores, a live read is a snapshot) ---- */
@@ -147,6 +171,7 @@ enum gmm_storm_runner_state {
     GMM_STORM_RUNNER_FINISHED = 4,
     GMM_STORM_RUNNER_INVALID = 5,    /* the blob failed validation: runner_error, runner_error_index */
     GMM_STORM_RUNNER_SETUP_FAILED = 6,/* a pre-map or thread start failed: runner_error = -errno, index = region/thread */
+    GMM_STORM_RUNNER_FILE_FAILED = 7, /* opening a file failed: runner_error = -errno, index = file */
 };
 
 /* runner_error when INVALID (guest-user/storm_validate.h names them). */
@@ -162,7 +187,8 @@ enum gmm_storm_invalid {
     GMM_STORM_INVALID_BARRIER = 8,   /* index = barrier */
     GMM_STORM_INVALID_OP = 9,        /* index = op */
     GMM_STORM_INVALID_LOOP = 10,     /* index = op: unbalanced or too deep */
-    GMM_STORM_INVALID_COUNT = 11,
+    GMM_STORM_INVALID_FILE = 11,     /* index = file */
+    GMM_STORM_INVALID_COUNT = 12,
 };
 
 enum gmm_storm_thread_state {
@@ -170,7 +196,7 @@ enum gmm_storm_thread_state {
     GMM_STORM_THREAD_RUNNING = 1,     /* executing op_index */
     GMM_STORM_THREAD_BARRIER = 2,     /* waiting at barrier ops[op_index].target */
     GMM_STORM_THREAD_SLEEPING = 3,
-    GMM_STORM_THREAD_SPAWNING = 4,    /* its target's vCPU is still busy */
+    GMM_STORM_THREAD_SPAWNING = 4,    /* mapping a stack for its target and starting it */
     GMM_STORM_THREAD_JOINING = 5,
     GMM_STORM_THREAD_DONE = 6,
     GMM_STORM_THREAD_STOPPED = 7,     /* stopped at its first failure (GMM_STORM_F_STOP_ON_FAILURE) */
@@ -185,6 +211,8 @@ enum gmm_storm_failure {
     GMM_STORM_FAILURE_NO_ERROR = 4,    /* an op that had to fail succeeded */
     GMM_STORM_FAILURE_WRONG_ERRNO = 5, /* it failed with another errno: value = the result */
     GMM_STORM_FAILURE_SPAWN = 6,       /* THREAD_CREATE or the stack mmap failed: value = result */
+    GMM_STORM_FAILURE_WRONG_PAGE = 7,  /* a VERIFY read saw another page than the mapping's: value = address,
+                                        * detail = the file index in the page's signature (~0: no signature) */
 };
 
 struct gmm_storm_thread_status {
@@ -210,7 +238,7 @@ struct gmm_storm_op_stats {
     uint64_t units;           /* touch: accesses that succeeded; map/unmap/protect: bytes; spawn: threads */
     uint64_t tsc_total;       /* TSC cycles inside the op */
     uint64_t tsc_max;
-    uint64_t reserved;
+    uint64_t wrong_pages;     /* touch with VERIFY: accesses that saw another file page (each also a failure) */
 };
 
 struct gmm_storm_barrier_state {
