@@ -151,7 +151,6 @@ const char* error_kind_name(ErrorKind kind) {
     case ErrorKind::Sandbox: return "sandbox";
     case ErrorKind::Limit: return "limit";
     case ErrorKind::InvalidArgument: return "invalid_argument";
-    case ErrorKind::Unsupported: return "unsupported";
     case ErrorKind::CannotFinish: return "cannot_finish";
     case ErrorKind::Param: return "param";
     }

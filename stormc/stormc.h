@@ -37,7 +37,6 @@ enum class ErrorKind {
     Sandbox,          // it reached for io, os, package, debug, require, dofile, loadfile or load
     Limit,            // instruction or memory limit
     InvalidArgument,  // an operation or declaration with bad arguments (zero length, unaligned, overflow...)
-    Unsupported,      // valid but not implemented
     CannotFinish,     // barriers or spawn/join that cannot complete (detected before boot)
     Param,            // a --param the script never reads, or a value of the wrong type
 };

@@ -55,7 +55,7 @@ uint64_t mm_segv_recovered(uint32_t cpu) { return g_recovered[cpu].value; }
 namespace {
 // One pass of the fault under an mm-operation scope, retried from scratch
 // while a sleeping fault's revalidation fails.
-mm::FaultResult fault_locked(uint64_t cr2, mm::Access access) {
+__attribute__((always_inline)) inline mm::FaultResult fault_locked(uint64_t cr2, mm::Access access) {
     MmOpScope op;
     const LockstatFaultMark mark = lockstat_fault_begin();
     mm::FaultResult r = mm_space().fault(Gva(cr2), access);
@@ -93,14 +93,11 @@ mm::FaultResult fault_after_io(uint64_t cr2, mm::Access access, mm::FaultResult 
 }
 }  // namespace
 
-void mm_user_page_fault(x86::TrapFrame& f) {
-    if (!mm_space_ready()) x86::report_exception(f);  // no address space under test
-    const uint64_t cr2 = x86::read_cr2();
-    const mm::Access access = f.error_code & kPfFetch ? mm::Access::Exec
-                              : f.error_code & kPfWrite ? mm::Access::Write
-                                                         : mm::Access::Read;
-    mm::FaultResult r = fault_locked(cr2, access);
-    if (r.kind == mm::FaultKind::Installed) return;
+namespace {
+// Everything but a fault installed on the first try: the sleeping half, SEGV
+// recovery and the SEGV report. Out of line so the hot path stays short.
+__attribute__((noinline)) void fault_not_installed(x86::TrapFrame& f, uint64_t cr2, mm::Access access,
+                                                   mm::FaultResult r) {
     SegvCode io_failure = SegvCode::NotMapped;
     if (r.kind == mm::FaultKind::NeedsIo) {
         r = fault_after_io(cr2, access, r, io_failure);
@@ -124,6 +121,18 @@ void mm_user_page_fault(x86::TrapFrame& f) {
     ucall_result("segv_reason", reason);
     ucall_result("segv_rip", f.rip);
     user_thread_exit(reason == uint64_t(SegvCode::IoError) ? kSigbusExitStatus : kSegvExitStatus);
+}
+}  // namespace
+
+void mm_user_page_fault(x86::TrapFrame& f) {
+    if (!mm_space_ready()) x86::report_exception(f);  // no address space under test
+    const uint64_t cr2 = x86::read_cr2();
+    const mm::Access access = f.error_code & kPfFetch ? mm::Access::Exec
+                              : f.error_code & kPfWrite ? mm::Access::Write
+                                                         : mm::Access::Read;
+    const mm::FaultResult r = fault_locked(cr2, access);
+    if (__builtin_expect(r.kind == mm::FaultKind::Installed, 1)) return;
+    fault_not_installed(f, cr2, access, r);
 }
 
 }  // namespace gmm::kernel

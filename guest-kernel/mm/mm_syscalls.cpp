@@ -78,14 +78,8 @@ int64_t sys_file_open(uint64_t name, uint64_t len) {
     if (len == 0 || len >= GMM_DISK_NAME_BYTES) return -GMM_EINVAL;
     if (!file_count()) return -GMM_ENODEV;
     char buf[GMM_DISK_NAME_BYTES];
-    uint64_t copied = 0;
-    // Copied from user memory page by page (faulting it in), never trusted in place.
-    for (uint64_t i = 0; i < len; ++i) {
-        const char* p = static_cast<const char*>(mm_user_ptr(Gva(name + i), false, true));
-        if (name + i < name || !p) return -GMM_EFAULT;
-        buf[copied++] = *p;
-    }
-    const int32_t fd = file_find(buf, copied);
+    if (!mm_copy_from_user(Gva(name), len, buf)) return -GMM_EFAULT;  // never trusted in place
+    const int32_t fd = file_find(buf, len);
     return fd < 0 ? -GMM_ENOENT : fd;
 }
 

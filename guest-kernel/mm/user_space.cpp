@@ -138,6 +138,18 @@ void* mm_user_ptr(Gva va, bool write, bool fault_in) {
     return direct_map<char>(Gpa(mm::pte::frame_of(pte))) + (va.value() & (kPageSize - 1));
 }
 
+bool mm_copy_from_user(Gva src, uint64_t len, char* out) {
+    const uint64_t start = src.value();
+    if (start + len < start) return false;
+    for (uint64_t i = 0; i < len;) {
+        const char* p = static_cast<const char*>(mm_user_ptr(Gva(start + i), false, true));
+        if (!p) return false;
+        const uint64_t in_page = kPageSize - ((start + i) & (kPageSize - 1));
+        for (uint64_t k = 0; k < in_page && i < len; ++k) out[i++] = p[k];
+    }
+    return true;
+}
+
 // --- PTL tracking -----------------------------------------------------------
 
 namespace {

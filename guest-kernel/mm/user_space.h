@@ -43,6 +43,10 @@ Gva mm_stack_top(uint32_t thread);
 // PTE; faults the page in first if it is mapped but not yet present and
 // `fault_in`). Null if not accessible.
 void* mm_user_ptr(Gva va, bool write, bool fault_in);
+// Copies [src, src + len) of the mm space to `out`, a page at a time
+// (faulting pages in). False, with `out` partly written, if any byte is not
+// readable user memory or the range wraps.
+bool mm_copy_from_user(Gva src, uint64_t len, char* out);
 
 // PTL tracking through guestmm's lock hooks (test support): while enabled on a
 // CPU, every page-table lock it acquires is recorded (distinct addresses).

@@ -6,14 +6,11 @@
 // under test; its main thread ends the run with EXIT, after which CPU 0 files
 // the kernel-side results and sends DONE.
 #include "assert.h"
-#include "frame_alloc.h"
 #include "fs/page_cache.h"
-#include "mm/guest_platform.h"
 #include "mm/inject.h"
+#include "mm/run_end.h"
 #include "mm/threads.h"
-#include "mm/tlb.h"
 #include "mm/user_space.h"
-#include "sched/sched.h"
 #include "sync.h"
 #include "ucall.h"
 #include "user_abi.h"
@@ -42,50 +39,16 @@ constexpr TestName kTests[] = {
 };
 
 void report_kernel_side(uint64_t status) {
-    const uint32_t n = g_kernel.cpu_count;
-    for (uint32_t cpu = 0; cpu < n; ++cpu) {
-        const TlbStats t = tlb_stats(cpu);
-        ucall_result_for(cpu, "tlb_shootdowns", t.shootdowns);
-        ucall_result_for(cpu, "tlb_ipis_sent", t.ipis_sent);
-        ucall_result_for(cpu, "lock_sleeps", lock_sleeps(cpu));
-        const SchedStats ss = sched_stats(cpu);
-        ucall_result_for(cpu, "sched_switches", ss.switches);
-        ucall_result_for(cpu, "sched_preemptions", ss.preemptions);
-        ucall_result_for(cpu, "sched_blocks", ss.blocks);
-        if (g_kind == user::MmKind::TestPtl) {
-            const PtlTrackResult r = mm_ptl_track_result(cpu, n);
+    status = mm_report_run_end(status);
+    if (g_kind == user::MmKind::TestPtl)
+        for (uint32_t cpu = 0; cpu < g_kernel.cpu_count; ++cpu) {
+            const PtlTrackResult r = mm_ptl_track_result(cpu, g_kernel.cpu_count);
             ucall_result_for(cpu, "ptl_distinct", r.distinct);
             ucall_result_for(cpu, "ptl_shared", r.shared);
             ucall_result_for(cpu, "ptl_acquisitions", r.acquisitions);
             ucall_result_for(cpu, "ptl_overflow", r.overflow);
         }
-    }
-    const FrameStats f = frame_stats();
-    ucall_result("frames_meta_gpa", f.meta_gpa);
-    ucall_result("frames_meta_count", f.meta_count);
-    ucall_result("frames_recycled", f.recycled_allocs);
-    ucall_result("frames_punched", f.frames_punched);
-    ucall_result("punch_calls", f.punch_calls);
     mm::AddressSpace& as = mm_space();
-    ucall_result("mm_faults_installed", uint64_t(as.counter(mm::Counter::FaultsInstalled)));
-    ucall_result("mm_tlb_flush_requests", uint64_t(as.counter(mm::Counter::TlbFlushRequests)));
-    ucall_result("mm_faults_need_io", uint64_t(as.counter(mm::Counter::FaultsNeedIo)));
-    ucall_result("mm_fault_retries", uint64_t(as.counter(mm::Counter::FaultRetries)));
-    ucall_result("mm_revalidation_failures", uint64_t(as.counter(mm::Counter::RevalidationFailures)));
-    ucall_result("mm_cow_copies", uint64_t(as.counter(mm::Counter::CowCopies)));
-    if (file_count() != 0) {
-        // Nothing written through a shared mapping may be lost: write back and
-        // flush before the host is told the run is over.
-        const bool written = page_cache_writeback(Writeback::Everything);
-        const PageCacheStats pc = page_cache_stats();
-        ucall_result("writeback_ok", written ? 1 : 0);
-        ucall_result("page_cache_reads", pc.reads);
-        ucall_result("page_cache_read_waits", pc.read_waits);
-        ucall_result("page_cache_read_errors", pc.read_errors);
-        ucall_result("page_cache_hits", pc.hits);
-        ucall_result("page_cache_pages_written", pc.pages_written);
-        if (!written && status == 0) status = 1;
-    }
     if (g_kind == user::MmKind::TestBadArgs || g_kind == user::MmKind::TestZeroReuse) {
         // Every other thread has been joined: the space is quiescent. (The
         // checker ignores the Accessed bits the CPU sets in upper-level entries.)

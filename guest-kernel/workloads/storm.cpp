@@ -7,15 +7,12 @@
 // (test only: a planted bug, as the mm workloads).
 #include "assert.h"
 #include "fs/page_cache.h"
-#include "frame_alloc.h"
 #include "gmm/abi/storm.h"
 #include "mm/fault.h"
-#include "mm/guest_platform.h"
 #include "mm/inject.h"
+#include "mm/run_end.h"
 #include "mm/threads.h"
-#include "mm/tlb.h"
 #include "mm/user_space.h"
-#include "sched/sched.h"
 #include "sync.h"
 #include "ucall.h"
 #include "user_abi.h"
@@ -29,35 +26,9 @@ constexpr const char* kKeys[] = {"mm", "placement", "freecache", "inject"};
 uint64_t g_inject;  // test only: a planted bug for the checker (mm/inject.h)
 
 void report_kernel_side(uint64_t status) {
-    const uint32_t n = g_kernel.cpu_count;
-    for (uint32_t cpu = 0; cpu < n; ++cpu) {
-        const TlbStats t = tlb_stats(cpu);
-        ucall_result_for(cpu, "tlb_shootdowns", t.shootdowns);
-        ucall_result_for(cpu, "tlb_ipis_sent", t.ipis_sent);
-        ucall_result_for(cpu, "lock_sleeps", lock_sleeps(cpu));
+    status = mm_report_run_end(status);
+    for (uint32_t cpu = 0; cpu < g_kernel.cpu_count; ++cpu)
         ucall_result_for(cpu, "segv_recovered", mm_segv_recovered(cpu));
-        const SchedStats ss = sched_stats(cpu);  // threads sharing a vCPU took turns / slept
-        ucall_result_for(cpu, "sched_switches", ss.switches);
-        ucall_result_for(cpu, "sched_preemptions", ss.preemptions);
-        ucall_result_for(cpu, "sched_blocks", ss.blocks);
-    }
-    const FrameStats f = frame_stats();
-    ucall_result("frames_recycled", f.recycled_allocs);
-    ucall_result("frames_punched", f.frames_punched);
-    mm::AddressSpace& as = mm_space();
-    ucall_result("mm_faults_installed", uint64_t(as.counter(mm::Counter::FaultsInstalled)));
-    ucall_result("mm_tlb_flush_requests", uint64_t(as.counter(mm::Counter::TlbFlushRequests)));
-    // Sleeping file faults (the ABA storm): sent back because the extent changed
-    // while they slept, or retried because the page was gone again. On vCPU 0.
-    ucall_result_for(0, "mm_revalidation_failures", uint64_t(as.counter(mm::Counter::RevalidationFailures)));
-    ucall_result_for(0, "mm_fault_retries", uint64_t(as.counter(mm::Counter::FaultRetries)));
-    ucall_result_for(0, "mm_faults_need_io", uint64_t(as.counter(mm::Counter::FaultsNeedIo)));
-    if (file_count() != 0) {  // shared file regions: their writes reach the disk before the run ends
-        const bool written = page_cache_writeback(Writeback::Everything);
-        ucall_result_for(0, "writeback_ok", written ? 1 : 0);
-        ucall_result_for(0, "page_cache_reads", page_cache_stats().reads);
-        if (!written && status == 0) status = 1;
-    }
     ucall_done(status);
     idle_forever();
 }

@@ -11,6 +11,7 @@
 #include "sched/sched.h"
 #include "syscall.h"
 #include "trap.h"
+#include "user_return.h"
 #include "gmm/abi/virtio.h"
 
 namespace gmm::kernel::x86 {
@@ -42,10 +43,7 @@ void dispatch(TrapFrame& f);
 
 extern "C" void gmm_trap_dispatch(TrapFrame* frame) {
     dispatch(*frame);
-    if (frame->from_user()) {
-        safepoint_before_user_return();
-        sched_before_user_return(frame->vector);
-    }
+    if (frame->from_user()) before_user_return(frame->vector);
 }
 
 namespace {

@@ -32,13 +32,9 @@ gmm_idt_stubs:
 gmm_idt_stubs_end:
     .popsection
 
-    .pushsection .text, "ax", @progbits
-    .globl gmm_trap_common
-gmm_trap_common:
-    testb $3, 24(%rsp)          # CS of the interrupted context
-    jz 1f
-    swapgs
-1:  pushq %rax
+    # The TrapFrame's register part (trap.h), in both entry paths.
+    .macro GMM_SAVE_CALLER_SAVED
+    pushq %rax
     pushq %rcx
     pushq %rdx
     pushq %rsi
@@ -47,9 +43,8 @@ gmm_trap_common:
     pushq %r9
     pushq %r10
     pushq %r11
-    movq %rsp, %rdi
-    cld                         # the C++ ABI wants DF=0; user code may have set it
-    call gmm_trap_dispatch
+    .endm
+    .macro GMM_RESTORE_CALLER_SAVED
     popq %r11
     popq %r10
     popq %r9
@@ -59,6 +54,19 @@ gmm_trap_common:
     popq %rdx
     popq %rcx
     popq %rax
+    .endm
+
+    .pushsection .text, "ax", @progbits
+    .globl gmm_trap_common
+gmm_trap_common:
+    testb $3, 24(%rsp)          # CS of the interrupted context
+    jz 1f
+    swapgs
+1:  GMM_SAVE_CALLER_SAVED
+    movq %rsp, %rdi
+    cld                         # the C++ ABI wants DF=0; user code may have set it
+    call gmm_trap_dispatch
+    GMM_RESTORE_CALLER_SAVED
     addq $16, %rsp              # vector, error code
     testb $3, 8(%rsp)
     jz 2f
@@ -72,27 +80,11 @@ gmm_page_fault_common:
     testb $3, 24(%rsp)
     jz gmm_trap_common          # kernel-mode #PF: the generic path reports it
     swapgs
-    pushq %rax
-    pushq %rcx
-    pushq %rdx
-    pushq %rsi
-    pushq %rdi
-    pushq %r8
-    pushq %r9
-    pushq %r10
-    pushq %r11
+    GMM_SAVE_CALLER_SAVED
     movq %rsp, %rdi
     cld
     call gmm_user_page_fault_dispatch
-    popq %r11
-    popq %r10
-    popq %r9
-    popq %r8
-    popq %rdi
-    popq %rsi
-    popq %rdx
-    popq %rcx
-    popq %rax
+    GMM_RESTORE_CALLER_SAVED
     addq $16, %rsp
     swapgs
     iretq
@@ -101,15 +93,12 @@ gmm_page_fault_common:
 
 #include "exceptions.h"
 #include "mm/fault.h"
-#include "mm/safepoint.h"
-#include "sched/sched.h"
 #include "trap.h"
+#include "user_return.h"
 
 // The C++ side of the user #PF entry: what gmm_trap_dispatch does for a user
-// #PF (trap_dispatch.cpp), minus the vector switch; keep the two return tails
-// (safepoint, scheduler) the same.
+// #PF (trap_dispatch.cpp), minus the vector switch.
 extern "C" void gmm_user_page_fault_dispatch(gmm::kernel::x86::TrapFrame* frame) {
     gmm::kernel::mm_user_page_fault(*frame);
-    gmm::kernel::safepoint_before_user_return();
-    gmm::kernel::sched_before_user_return(uint64_t(gmm::kernel::x86::Vector::PageFault));
+    gmm::kernel::x86::before_user_return(uint64_t(gmm::kernel::x86::Vector::PageFault));
 }

@@ -33,17 +33,7 @@ constexpr int kExitOk = 0;
 
 GmmRun run_file(const std::string& workload, int vcpus, const std::string& mm, const std::vector<std::string>& params,
                 const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"--vcpus", std::to_string(vcpus), "--workload", workload, "--timeout", "50"};
-    if (!mm.empty()) {
-        args.push_back("--mm");
-        args.push_back(mm);
-    }
-    for (const auto& p : params) {
-        args.push_back("--param");
-        args.push_back(p);
-    }
-    args.insert(args.end(), extra.begin(), extra.end());
-    return run_gmm(args, kHardLimit);
+    return gmm::test::run_workload(workload, vcpus, mm, params, extra, std::chrono::seconds(50), kHardLimit);
 }
 
 std::string temp_image_path(const char* tag) {

@@ -93,6 +93,23 @@ GmmRun run_gmm_command(const std::string& subcommand, const std::vector<std::str
     return run;
 }
 
+GmmRun run_workload(const std::string& workload, int vcpus, const std::string& mm,
+                    const std::vector<std::string>& params, const std::vector<std::string>& extra,
+                    std::chrono::seconds timeout, std::chrono::seconds hard_limit) {
+    std::vector<std::string> args = {"--vcpus", std::to_string(vcpus), "--workload", workload, "--timeout",
+                                     std::to_string(timeout.count())};
+    if (!mm.empty()) {
+        args.push_back("--mm");
+        args.push_back(mm);
+    }
+    for (const auto& p : params) {
+        args.push_back("--param");
+        args.push_back(p);
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_gmm(args, hard_limit);
+}
+
 uint64_t result_u64(const GmmRun& run, size_t vcpu, const std::string& key) {
     return (*run.json)["per_vcpu"][vcpu]["results"][key].as_u64();
 }

@@ -28,6 +28,12 @@ GmmRun run_gmm(const std::vector<std::string>& args, std::chrono::seconds hard_l
 GmmRun run_gmm_command(const std::string& subcommand, const std::vector<std::string>& args,
                        std::chrono::seconds hard_limit);
 
+// `gmm run --vcpus N --workload W --timeout T [--mm MM] [--param P]... EXTRA...`
+// (an empty `mm` leaves the default policy), killed after `hard_limit`.
+GmmRun run_workload(const std::string& workload, int vcpus, const std::string& mm,
+                    const std::vector<std::string>& params, const std::vector<std::string>& extra,
+                    std::chrono::seconds timeout, std::chrono::seconds hard_limit);
+
 // Convenience: results of one vCPU, e.g. result_u64(run, 0, "gate_calls").
 uint64_t result_u64(const GmmRun& run, size_t vcpu, const std::string& key);
 

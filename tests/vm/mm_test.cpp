@@ -22,16 +22,7 @@ constexpr int kExitOk = 0, kExitUsage = 2, kExitGuestFailed = 10;
 constexpr uint64_t kSegvStatus = 139;
 
 GmmRun run_mm(const std::string& workload, int vcpus, const std::string& mm, const std::vector<std::string>& params) {
-    std::vector<std::string> args = {"--vcpus", std::to_string(vcpus), "--workload", workload, "--timeout", "30"};
-    if (!mm.empty()) {
-        args.push_back("--mm");
-        args.push_back(mm);
-    }
-    for (const auto& p : params) {
-        args.push_back("--param");
-        args.push_back(p);
-    }
-    return run_gmm(args, kHardLimit);
+    return gmm::test::run_workload(workload, vcpus, mm, params, {}, std::chrono::seconds(30), kHardLimit);
 }
 
 const gmm::test::JsonValue& json(const GmmRun& r) {
