@@ -22,7 +22,7 @@ inline void hook(void (*LockHooks::*fn)(LockClass, LockSide, const void*), LockC
     if (__builtin_expect(h != nullptr, 0) && h->*fn) (h->*fn)(c, s, l);
 }
 inline uint32_t owner_of(uint32_t w) { return w & 0xffffu; }
-inline uint32_t stat_index(LockClass c, LockSide s) { return 2 * uint32_t(c) + uint32_t(s); }
+inline uintptr_t stat_index(LockClass c, LockSide s) { return 2 * uintptr_t(c) + uintptr_t(s); }  // uintptr_t: one shift to the record
 static_assert(TicketLock::kNoCpu == kLockStatNoCpu);
 }  // namespace
 
@@ -96,35 +96,41 @@ __attribute__((always_inline)) inline void TicketLock::lock_impl(Platform& p, Lo
 
 void TicketLock::lock_as(Platform& p, LockSide side) { lock_impl<false>(p, side, nullptr); }
 
-// With no hooks installed (the usual case when counting) the counting path
-// skips the three hook tests and needs no callee-saved registers.
-void TicketLock::lock_counted(Platform& p, LockStatCpu* stats) {
-    if (__builtin_expect(__atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED) != nullptr, 0))
-        return lock_counted_hooked(p, stats);
-    take_ticket<true>(p, cls_, LockSide::Exclusive, this, stats, WaitEnds::WithTicket);
+void TicketLock::unlock_as(Platform& p, LockSide side) {
+    hook(&LockHooks::release, cls_, side, this);
+    unlock_raw(p);
+}
+
+__attribute__((noinline)) void TicketLock::lock_counted(Platform& p, LockStatCpu* stats) {
+    const uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
+    if (__builtin_expect(owner_of(old) != (old >> 16), 0)) return lock_counted_contended(p, stats, old >> 16);
     const uint8_t self = current_cpu_u8(p);
     lock_stat_acquired(*stats, stat_index(cls_, LockSide::Exclusive), last_cpu(), self);
     __atomic_store_n(&last_cpu_, self, __ATOMIC_RELAXED);
 }
 
-void TicketLock::unlock_as(Platform& p, LockSide side) {
-    hook(&LockHooks::release, cls_, side, this);
+__attribute__((noinline)) void TicketLock::unlock_counted(Platform& p, LockStatCpu* stats) {
+    lock_stat_release(*stats, stat_index(cls_, LockSide::Exclusive));
     unlock_raw(p);
+}
+
+// The contended half of lock_counted: count the contention, wait, count the
+// wait and the acquisition.
+__attribute__((noinline)) void TicketLock::lock_counted_contended(Platform& p, LockStatCpu* stats, uint32_t ticket) {
+    wait_contended<true>(p, cls_, LockSide::Exclusive, this, stats, WaitEnds::WithTicket, ticket);
+    const uint8_t self = current_cpu_u8(p);
+    lock_stat_acquired(*stats, stat_index(cls_, LockSide::Exclusive), last_cpu(), self);
+    __atomic_store_n(&last_cpu_, self, __ATOMIC_RELAXED);
 }
 
 __attribute__((noinline)) void TicketLock::lock_counted_hooked(Platform& p, LockStatCpu* stats) {
     lock_impl<true>(p, LockSide::Exclusive, stats);
 }
 
-void TicketLock::unlock_counted(Platform& p, LockStatCpu* stats) {
-    if (__builtin_expect(__atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED) != nullptr, 0))
-        unlock_counted_hooked();
+__attribute__((noinline)) void TicketLock::unlock_counted_hooked(Platform& p, LockStatCpu* stats) {
+    hook(&LockHooks::release, cls_, LockSide::Exclusive, this);
     lock_stat_release(*stats, stat_index(cls_, LockSide::Exclusive));
     unlock_raw(p);
-}
-
-__attribute__((noinline)) void TicketLock::unlock_counted_hooked() {
-    hook(&LockHooks::release, cls_, LockSide::Exclusive, this);
 }
 
 bool RwLock::is_locked() const {

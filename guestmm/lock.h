@@ -89,10 +89,12 @@ public:
     // For LockGuard: whether lock() took the observed path, so the unlock
     // need not test again (statistics and hooks are set up before any lock
     // is held, so the answer cannot change in between).
-    bool lock_noting_observed(Platform& p) {
+    __attribute__((always_inline)) bool lock_noting_observed(Platform& p) {
         LockStatCpu* s = lock_stats_this_cpu();
-        if (lock_observed(s)) {
-            if (s) lock_counted(p, s);
+        if (lock_observed(s)) {  // (the hooks are loaded again here: keeping them live costs the plain path a move)
+            if (__builtin_expect(__atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED) == nullptr, 1))
+                lock_counted(p, s);  // statistics, no hooks: s != null
+            else if (s) lock_counted_hooked(p, s);
             else lock_as(p, LockSide::Exclusive);
             return true;
         }
@@ -101,9 +103,14 @@ public:
         __atomic_store_n(&last_cpu_, current_cpu_u8(p), __ATOMIC_RELAXED);
         return false;
     }
-    void unlock_observed_as(Platform& p, bool observed) {
+    __attribute__((always_inline)) void unlock_observed_as(Platform& p, bool observed) {
         if (__builtin_expect(observed, 0)) {
-            if (LockStatCpu* s = lock_stats_this_cpu()) unlock_counted(p, s);
+            LockStatCpu* s = lock_stats_this_cpu();
+            if (__builtin_expect(__atomic_load_n(&detail::g_lock_hooks, __ATOMIC_RELAXED) == nullptr, 1)) {
+                unlock_counted(p, s);
+                return;
+            }
+            if (s) unlock_counted_hooked(p, s);
             else unlock_as(p, LockSide::Exclusive);
             return;
         }
@@ -147,10 +154,15 @@ private:
     void lock_as(Platform& p, LockSide side);
     void unlock_as(Platform& p, LockSide side);
     // Counting versions (always the exclusive side: RwLock has its own).
+    // With statistics and no hooks (the usual counting case) these are lean
+    // leaf functions (no hook tests, no callee-saved registers): the call
+    // costs a few instructions and the plain path inline stays as it was. A
+    // contended acquisition counts out of line (lock_counted_contended).
     void lock_counted(Platform& p, LockStatCpu* stats);
     void unlock_counted(Platform& p, LockStatCpu* stats);
+    void lock_counted_contended(Platform& p, LockStatCpu* stats, uint32_t ticket);
     void lock_counted_hooked(Platform& p, LockStatCpu* stats);
-    void unlock_counted_hooked();
+    void unlock_counted_hooked(Platform& p, LockStatCpu* stats);
     template <bool kCounted>
     void lock_impl(Platform& p, LockSide side, LockStatCpu* stats);
     // Takes a ticket and waits for it; if it must wait, first calls the

@@ -10,9 +10,9 @@
 //  - guest build: a pointer at %gs:kGuestLockStatsGsOffset in the kernel's
 //    per-CPU area (guest-kernel/percpu.h asserts the offset);
 //  - hosted build: a thread_local pointer (set_thread_lock_stats), for tests.
-// Counting costs about 60 emulated instructions per lock/unlock pair over the
-// inline plain pair (BENCHMARKS.md, "Fault-path instruction budget"); the
-// same through LockHooks function pointers cost more (docs/lockstat.md).
+// Counting costs about 52 emulated instructions per lock/unlock pair over the
+// inline plain pair (BENCHMARKS.md, "lockstat overhead"); the same through
+// LockHooks function pointers cost more (docs/lockstat.md).
 #pragma once
 
 #include <stdint.h>
@@ -92,7 +92,7 @@ inline void lock_stats_start(LockStatCpu& s, uint32_t count) {
 }
 
 // About to wait; returns the wait's start time.
-inline uint64_t lock_stat_contended(LockStatCpu& s, uint32_t index, uint8_t prev_cpu, uint8_t self) {
+inline uint64_t lock_stat_contended(LockStatCpu& s, uintptr_t index, uint8_t prev_cpu, uint8_t self) {
     LockStatRecord& r = s.records()[index];
     ++r.contentions;
     if (lock_stat_bounced(prev_cpu, self)) ++r.con_bounces;
@@ -101,14 +101,14 @@ inline uint64_t lock_stat_contended(LockStatCpu& s, uint32_t index, uint8_t prev
 }
 
 // The wait that began at wait_start_tsc is over.
-inline void lock_stat_waited(LockStatCpu& s, uint32_t index, uint64_t wait_start_tsc) {
+inline void lock_stat_waited(LockStatCpu& s, uintptr_t index, uint64_t wait_start_tsc) {
     LockStatRecord& r = s.records()[index];
     lock_stat_sample(r.waittime_min_cycles, r.waittime_max_cycles, r.waittime_total_cycles,
                      lock_stat_clock() - wait_start_tsc);
 }
 
 // Now held.
-inline void lock_stat_acquired(LockStatCpu& s, uint32_t index, uint8_t prev_cpu, uint8_t self) {
+inline void lock_stat_acquired(LockStatCpu& s, uintptr_t index, uint8_t prev_cpu, uint8_t self) {
     LockStatRecord& r = s.records()[index];
     ++r.acquisitions;
     if (lock_stat_bounced(prev_cpu, self)) ++r.acq_bounces;
@@ -123,7 +123,7 @@ inline void lock_stat_acquired(LockStatCpu& s, uint32_t index, uint8_t prev_cpu,
 
 // About to release. Counting must begin with no lock held (the guest turns it
 // on at boot), so every release here follows a counted acquisition.
-inline void lock_stat_release(LockStatCpu& s, uint32_t index) {
+inline void lock_stat_release(LockStatCpu& s, uintptr_t index) {
     LockStatRecord& r = s.records()[index];
     if (__builtin_expect(--r.depth != 0, 0)) return;
     lock_stat_sample(r.holdtime_min_cycles, r.holdtime_max_cycles, r.holdtime_total_cycles,
