@@ -11,15 +11,15 @@ namespace gmm::kernel {
 namespace {
 
 constexpr uint32_t kCleanCacheFrames = 512;  // per CPU
-constexpr uint32_t kPunchBatchFrames = 256;  // frees per FREE_FRAMES exit
-static_assert(kPunchBatchFrames <= GMM_UCALL_FREE_FRAMES_MAX);
+constexpr uint32_t kReleaseBatchFrames = 256;  // frees per FREE_FRAMES exit
+static_assert(kReleaseBatchFrames <= GMM_UCALL_FREE_FRAMES_MAX);
 
 struct alignas(64) CpuFrames {
     uint32_t clean_count;
     uint32_t dirty_count;
-    uint64_t recycled_allocs, punch_calls, frames_punched;
+    uint64_t recycled_allocs, free_frames_calls, frames_released;
     uint64_t clean[kCleanCacheFrames];
-    uint64_t dirty[kPunchBatchFrames];  // the FREE_FRAMES array (GPA passed to the VMM)
+    uint64_t dirty[kReleaseBatchFrames];  // the FREE_FRAMES array (GPA passed to the VMM)
 };
 
 CpuFrames g_cpu_frames[GMM_MAX_VCPUS];  // .bss: zero without a clearing loop
@@ -61,30 +61,40 @@ constexpr uint64_t kMetaSeqMask = 0xffffull << 48;
 // alloc_seq + 1 (a carry out of bit 63 is the wrap) and the other fields set.
 constexpr uint64_t kMetaAllocatedMappedOnce = (1ull << 48) | (1ull << 32) | (1ull << 16) | GMM_FRAME_ALLOCATED;
 
-// Hands this CPU's dirty batch to the VMM; the frames come back zero.
-void punch_batch(CpuFrames& c) {
-    if (c.dirty_count == 0) return;
+// Hands this CPU's dirty batch to the VMM; the frames come back zero. They
+// refill this CPU's clean cache; the overflow goes to the shared pool under
+// one lock acquisition (one per frame made the pool lock the most contended
+// lock of a 2-vCPU page_fault1: 0.75 acquisitions per fault, 38% contended).
+void release_batch(CpuFrames& c) {
+    const uint32_t n = c.dirty_count;
+    if (n == 0) return;
     PerCpu& me = this_cpu();
     me.ucall.cmd = GMM_UCALL_FREE_FRAMES;
     me.ucall.cpu = me.cpu_index;
     me.ucall.args[0] = kernel_gpa(c.dirty);
-    me.ucall.args[1] = c.dirty_count;
+    me.ucall.args[1] = n;
     const uint64_t gpa = kernel_gpa(&me.ucall);
     asm volatile("outb %%al, %%dx" ::"D"(gpa), "d"(uint16_t(GMM_UCALL_PORT)), "a"(0) : "memory");
-    ++c.punch_calls;
-    c.frames_punched += c.dirty_count;
-    for (uint32_t i = 0; i < c.dirty_count; ++i) {
-        const uint64_t f = c.dirty[i];
-        set_meta(f, GMM_FRAME_FREE_ZERO, 0);
-        if (c.clean_count < kCleanCacheFrames) {
-            c.clean[c.clean_count++] = f;
-        } else {
-            PoolGuard g;
-            GMM_ASSERT_LT(g_pool_count, g_pool_capacity);
-            g_pool[g_pool_count++] = f;
-        }
+    ++c.free_frames_calls;
+    c.frames_released += n;
+    for (uint32_t i = 0; i < n; ++i) set_meta(c.dirty[i], GMM_FRAME_FREE_ZERO, 0);
+    uint32_t i = 0;
+    for (; i < n && c.clean_count < kCleanCacheFrames; ++i) c.clean[c.clean_count++] = c.dirty[i];
+    if (i < n) {
+        PoolGuard g;
+        GMM_ASSERT_LE(g_pool_count + (n - i), g_pool_capacity);
+        for (; i < n; ++i) g_pool[g_pool_count++] = c.dirty[i];
     }
     c.dirty_count = 0;
+}
+
+// Moves up to kPoolRefillFrames clean frames from the shared pool into this
+// CPU's (empty) clean cache under one lock acquisition.
+constexpr uint32_t kPoolRefillFrames = kCleanCacheFrames / 2;
+void refill_from_pool(CpuFrames& c) {
+    PoolGuard g;
+    uint32_t take = g_pool_count < kPoolRefillFrames ? uint32_t(g_pool_count) : kPoolRefillFrames;
+    while (take-- > 0) c.clean[c.clean_count++] = g_pool[--g_pool_count];
 }
 
 }  // namespace
@@ -116,17 +126,11 @@ bool frame_try_alloc_zeroed(Gpa& out) {
     } else if (__atomic_load_n(&g_next_gpa, __ATOMIC_RELAXED) < g_end_gpa &&
                (gpa = mm::rmw_fetch_add(&g_next_gpa, kPageSize, __ATOMIC_RELAXED)) + kPageSize <= g_end_gpa) {
         // fresh frame
-    } else {
-        gpa = 0;
-        {
-            PoolGuard g;
-            if (g_pool_count > 0) gpa = g_pool[--g_pool_count];
-        }
-        if (gpa == 0 && c.dirty_count > 0) {
-            punch_batch(c);
-            if (c.clean_count > 0) gpa = c.clean[--c.clean_count];
-        }
-        if (gpa == 0) return false;
+    } else {  // the clean cache is empty: refill it from the pool, else from this CPU's own frees
+        refill_from_pool(c);
+        if (c.clean_count == 0) release_batch(c);
+        if (c.clean_count == 0) return false;
+        gpa = c.clean[--c.clean_count];
         ++c.recycled_allocs;
     }
     set_meta(gpa, GMM_FRAME_ALLOCATED, 1);
@@ -182,7 +186,7 @@ void frame_free(Gpa frame) {
     set_meta(gpa, GMM_FRAME_FREE_DIRTY, 0);
     CpuFrames& c = g_cpu_frames[this_cpu().cpu_index];
     c.dirty[c.dirty_count++] = gpa;
-    if (c.dirty_count == kPunchBatchFrames) punch_batch(c);
+    if (c.dirty_count == kReleaseBatchFrames) release_batch(c);
 }
 
 void frame_set_flags(Gpa frame, uint8_t flags) { g_meta[frame.value() >> 12].flags = flags; }
@@ -204,14 +208,14 @@ void frame_mapcount_add(Gpa frame, int32_t delta) {
 
 uint64_t frame_pool_lock_gva() { return reinterpret_cast<uint64_t>(&g_pool_lock); }
 
-void frame_flush_dirty() { punch_batch(g_cpu_frames[this_cpu().cpu_index]); }
+void frame_flush_dirty() { release_batch(g_cpu_frames[this_cpu().cpu_index]); }
 
 FrameStats frame_stats() {
     FrameStats s{g_meta_gpa, g_meta_count, g_first_managed, 0, 0, 0};
     for (const CpuFrames& c : g_cpu_frames) {
         s.recycled_allocs += c.recycled_allocs;
-        s.punch_calls += c.punch_calls;
-        s.frames_punched += c.frames_punched;
+        s.free_frames_calls += c.free_frames_calls;
+        s.frames_released += c.frames_released;
     }
     return s;
 }

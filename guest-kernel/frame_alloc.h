@@ -38,8 +38,8 @@ void frame_flush_dirty();
 
 struct FrameStats {
     uint64_t meta_gpa, meta_count, first_managed_gpa;
-    uint64_t recycled_allocs;  // allocations served by hole-punched frames
-    uint64_t punch_calls, frames_punched;
+    uint64_t recycled_allocs;  // allocations served by frames freed before (zeroed by the VMM)
+    uint64_t free_frames_calls, frames_released;
 };
 FrameStats frame_stats();
 

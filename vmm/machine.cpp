@@ -361,10 +361,14 @@ ExitAction Machine::handle_mmio(Vcpu& vcpu) {
     return ExitAction::StopAll;
 }
 
-// FREE_FRAMES: returns guest frames to zero by punching holes in the RAM memfd
-// (KVM's MMU notifier drops its mappings; the next guest access reads zeros).
-// Every GPA is checked: aligned, inside one RAM slot, above the boot area.
-Status Machine::punch_frames(Gpa array_gpa, uint64_t count) {
+const char* freed_frames_name(FreedFrames f) { return f == FreedFrames::Punch ? "punch" : "zero"; }
+
+// FREE_FRAMES: returns guest frames to zero (the guest reuses them without
+// clearing them in its expensive ring 0), per MachineConfig::freed_frames:
+// cleared through the VMM's mapping, or holes punched in the RAM memfd (KVM's
+// MMU notifier drops its mappings; the next guest access reads zeros). Every
+// GPA is checked first: aligned, inside one RAM slot, above the boot area.
+Status Machine::release_frames(Gpa array_gpa, uint64_t count) {
     if (count == 0 || count > GMM_UCALL_FREE_FRAMES_MAX)
         return Err{plain_error("FREE_FRAMES: count " + std::to_string(count) + " out of range")};
     const uint8_t* raw = memory_.translate(array_gpa, count * 8);
@@ -373,6 +377,13 @@ Status Machine::punch_frames(Gpa array_gpa, uint64_t count) {
     std::memcpy(gpas.data(), raw, count * 8);  // copy first: the guest may change it
     std::sort(gpas.begin(), gpas.end());
     const uint64_t page = 4096;
+    for (uint64_t gpa : gpas)
+        if (gpa % page != 0 || gpa < layout_.reserved_end.value() || !memory_.contains(Gpa(gpa), page))
+            return Err{plain_error("FREE_FRAMES: frame GPA " + hex(gpa) + " is not a free-able RAM frame")};
+    if (config_.freed_frames == FreedFrames::Zero) {
+        for (uint64_t gpa : gpas) std::memset(memory_.translate(Gpa(gpa), page), 0, page);
+        return Ok{};
+    }
     uint64_t run_off = 0, run_len = 0;
     auto flush = [&]() -> Status {
         if (run_len && fallocate(memory_.memfd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(run_off),
@@ -382,8 +393,6 @@ Status Machine::punch_frames(Gpa array_gpa, uint64_t count) {
         return Ok{};
     };
     for (uint64_t gpa : gpas) {
-        if (gpa % page != 0 || gpa < layout_.reserved_end.value() || !memory_.contains(Gpa(gpa), page))
-            return Err{plain_error("FREE_FRAMES: frame GPA " + hex(gpa) + " is not a free-able RAM frame")};
         uint64_t off = 0;
         for (const MemorySlot& sl : memory_.slots())
             if (gpa >= sl.gpa.value() && gpa < sl.gpa.value() + sl.size_bytes) off = sl.memfd_offset + (gpa - sl.gpa.value());
@@ -453,7 +462,7 @@ ExitAction Machine::handle_ucall(Vcpu& vcpu) {
         }
         case UcallCommand::FreeFrames: {
             lock.unlock();
-            if (Status st = punch_frames(Gpa(uc->args[0]), uc->args[1]); !st) {
+            if (Status st = release_frames(Gpa(uc->args[0]), uc->args[1]); !st) {
                 fail("vCPU " + std::to_string(cpu) + ": " + st.error().message());
                 return ExitAction::StopAll;
             }

@@ -23,6 +23,13 @@ class BlkDevice;
 
 namespace gmm::vmm {
 
+// FREE_FRAMES: Zero = the VMM clears each frame through its own mapping
+// (no host page-table change); Punch = fallocate(PUNCH_HOLE) on the RAM memfd
+// (host memory goes back, but every hole unmaps host pages: one host TLB
+// shootdown IPI per run of frames to each CPU running another vCPU thread).
+enum class FreedFrames { Zero, Punch };
+const char* freed_frames_name(FreedFrames);
+
 struct MachineConfig {
     uint32_t vcpus = 2;
     uint64_t ram_bytes = 256ull << 20;
@@ -38,6 +45,8 @@ struct MachineConfig {
     // open_disk_image(); empty = no device. latency is added per request.
     std::string disk_path;
     uint32_t disk_latency_us = 0;
+    // How FREE_FRAMES returns the guest's freed frames to zero (docs/vmm.md).
+    FreedFrames freed_frames = FreedFrames::Zero;
     // Receives every console line and guest PRINT as it happens (may be empty).
     std::function<void(const std::string&)> console_line;
 };
@@ -160,7 +169,7 @@ private:
     ExitAction handle_io(Vcpu& vcpu);
     ExitAction handle_mmio(Vcpu& vcpu);
     ExitAction handle_ucall(Vcpu& vcpu);
-    Status punch_frames(Gpa array_gpa, uint64_t count);
+    Status release_frames(Gpa array_gpa, uint64_t count);
     void fail(const std::string& message);
 
     MachineConfig config_;

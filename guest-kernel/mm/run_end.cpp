@@ -26,8 +26,8 @@ uint64_t mm_report_run_end(uint64_t status) {
     ucall_result_for(0, "frames_meta_gpa", f.meta_gpa);
     ucall_result_for(0, "frames_meta_count", f.meta_count);
     ucall_result_for(0, "frames_recycled", f.recycled_allocs);
-    ucall_result_for(0, "frames_punched", f.frames_punched);
-    ucall_result_for(0, "punch_calls", f.punch_calls);
+    ucall_result_for(0, "frames_released", f.frames_released);
+    ucall_result_for(0, "free_frames_calls", f.free_frames_calls);
     mm::AddressSpace& as = mm_space();
     ucall_result_for(0, "mm_faults_installed", uint64_t(as.counter(mm::Counter::FaultsInstalled)));
     ucall_result_for(0, "mm_tlb_flush_requests", uint64_t(as.counter(mm::Counter::TlbFlushRequests)));

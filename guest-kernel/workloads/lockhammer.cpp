@@ -3,7 +3,9 @@
 // a plain counter the lock protects. shared=1: one lock for all CPUs (they
 // contend and bounce it); shared=0: one lock per CPU (disjoint: no
 // contention). Lock class `lockhammer`; the point is lockstat's numbers.
-// CPU 0 checks mutual exclusion (the counters add up), files RESULTs
+// Each CPU files `hammer_cycles` (TSC cycles of its loop: with shared=0 a
+// pure ring-0 throughput probe, see tools/bench/kvm_scaling.py); CPU 0
+// checks mutual exclusion (the counters add up), files RESULTs
 // `hammer_acquisitions` and `hammer_counter_total`, DONE(0) or DONE(1).
 #include "assert.h"
 #include "lock_classes.h"
@@ -11,6 +13,7 @@
 #include "sync.h"
 #include "ucall.h"
 #include "workload.h"
+#include "x86_64/cpu.h"
 
 namespace gmm::kernel {
 
@@ -46,12 +49,14 @@ void run(uint32_t cpu) {
     if (atomic_increment(g_arrived) == g_kernel.cpu_count) x86::apic::send_ipi_all_but_self(x86::Vector::Wakeup);
     else wait_until([] { return load_acquire(g_arrived) >= g_kernel.cpu_count; });
     HammerSlot& slot = g_slots[g_shared ? 0 : cpu];
+    const uint64_t start_tsc = x86::rdtsc();
     for (uint64_t i = 0; i < g_iterations; ++i) {
         mm::LockGuard<mm::TicketLock> g(slot.lock, guest_platform());
         const uint64_t v = slot.counter;
         hold_for(g_hold);
         slot.counter = v + 1;  // lost updates here would mean the lock failed
     }
+    ucall_result("hammer_cycles", x86::rdtsc() - start_tsc);
     signal_finished_to_cpu0(cpu);
     if (cpu != 0) return;
     wait_all_finished();

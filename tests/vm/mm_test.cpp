@@ -96,17 +96,22 @@ TEST_CASE("mm: mprotect to read-only, then a write gives SEGV (access)", "[mm_se
 }
 
 TEST_CASE("mm: anonymous memory reads as zero on first touch, also with recycled frames", "[mm_misc]") {
+    // Both ways the VMM returns freed frames to zero (--free-frames).
     for (const std::string mm : {"global", "extents"}) {
-        DYNAMIC_SECTION(mm) {
-            const GmmRun r = run_mm("mmtest", 1, mm, {"test=zero_reuse", "size=2M", "iterations=3"});
-            INFO(describe(r));
-            REQUIRE(r.exit_code == kExitOk);
-            CHECK(result_u64(r, 0, "user_errors") == 0);
-            CHECK(result_u64(r, 0, "test_checks") >= 3 * 512 * 4);
-            // Frames really were freed, zeroed by the VMM (hole punch) and handed out again.
-            CHECK(result_u64(r, 0, "frames_punched") >= 512);
-            CHECK(result_u64(r, 0, "frames_recycled") >= 512);
-            CHECK(result_u64(r, 0, "mm_check_ok") == 1);
+        for (const std::string how : {"zero", "punch"}) {
+            DYNAMIC_SECTION(mm << " --free-frames " << how) {
+                const GmmRun r = gmm::test::run_workload("mmtest", 1, mm, {"test=zero_reuse", "size=2M", "iterations=3"},
+                                                         {"--free-frames", how}, std::chrono::seconds(30), kHardLimit);
+                INFO(describe(r));
+                REQUIRE(r.exit_code == kExitOk);
+                CHECK(json(r)["free_frames"].as_string() == how);
+                CHECK(result_u64(r, 0, "user_errors") == 0);
+                CHECK(result_u64(r, 0, "test_checks") >= 3 * 512 * 4);
+                // Frames really were freed, zeroed by the VMM and handed out again.
+                CHECK(result_u64(r, 0, "frames_released") >= 512);
+                CHECK(result_u64(r, 0, "frames_recycled") >= 512);
+                CHECK(result_u64(r, 0, "mm_check_ok") == 1);
+            }
         }
     }
 }
@@ -169,6 +174,7 @@ TEST_CASE("mm usage: bad workload parameters and policies are one-line errors be
         {{"--workload", "mmap1", "--mm", "global,freecache=percpu"}, "freecache=percpu"},
         {{"--workload", "mmap1", "--mm", "linux"}, "linux"},
         {{"--workload", "boot", "--mm", "global"}, "--mm"},
+        {{"--workload", "page_fault1", "--free-frames", "madvise"}, "madvise"},
     };
     for (const auto& [args, needle] : cases) {
         std::vector<std::string> a = args;

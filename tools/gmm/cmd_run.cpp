@@ -45,6 +45,9 @@ void print_run_help(FILE* out) {
                  "      --check[=MODE]    run the invariant checker during the run (mm workloads):\n"
                  "                        MODE safepoint (default) or async; exit code 12 on a violation\n"
                  "      --check-interval MS  time between checks (default 100)\n"
+                 "      --free-frames HOW how the VMM returns freed guest frames to zero: zero (clear them\n"
+                 "                        through its mapping; the default) or punch (holes in the RAM memfd:\n"
+                 "                        gives host memory back, costs host TLB-shootdown IPIs; README)\n"
                  "%s"
                  "  -q, --quiet           print only the summary line\n"
                  "  -h, --help            this text\n\n"
@@ -82,7 +85,7 @@ int cmd_run(int argc, char** argv) {
     std::vector<std::string> assignments;
     uint64_t timeout_sec = kDefaultTimeoutSec;
 
-    enum { kKernel = 1000, kUserImage, kTimeout, kJson, kName, kDumpDtb, kMm, kCheck, kCheckInterval };
+    enum { kKernel = 1000, kUserImage, kTimeout, kJson, kName, kDumpDtb, kMm, kCheck, kCheckInterval, kFreeFrames };
     std::string mm_text;
     static const option long_opts[] = {
         {"vcpus", required_argument, nullptr, 'c'},   {"mem", required_argument, nullptr, 'm'},
@@ -93,6 +96,7 @@ int cmd_run(int argc, char** argv) {
         {"mm", required_argument, nullptr, kMm},
         {"check", optional_argument, nullptr, kCheck}, {"check-interval", required_argument, nullptr, kCheckInterval},
         {"quiet", no_argument, nullptr, 'q'},          {"help", no_argument, nullptr, 'h'},
+        {"free-frames", required_argument, nullptr, kFreeFrames},
         GMM_DISK_LONG_OPTIONS,
         {nullptr, 0, nullptr, 0},
     };
@@ -144,6 +148,13 @@ int cmd_run(int argc, char** argv) {
                 auto v = vmm::parse_u64(optarg, 1, 3600000, "--check-interval");
                 if (!v) return usage_error(v.error().message());
                 opt.check_interval_ms = *v;
+                break;
+            }
+            case kFreeFrames: {
+                const std::string how = optarg;
+                if (how == "zero") opt.freed_frames = vmm::FreedFrames::Zero;
+                else if (how == "punch") opt.freed_frames = vmm::FreedFrames::Punch;
+                else return usage_error("--free-frames '" + how + "' is not a method (accepted: zero, punch)");
                 break;
             }
             case 'q': opt.quiet = true; break;

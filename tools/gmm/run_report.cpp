@@ -90,6 +90,7 @@ void print_effective_command_line(const RunOptions& o) {
     line += " --timeout " + std::to_string(o.timeout_ms / 1000) + " --kernel " + o.kernel_path;
     if (!o.disk.path.empty()) line += " --disk " + o.disk.path;
     if (o.disk.latency_us) line += " --disk-latency-us " + std::to_string(o.disk.latency_us);
+    line += std::string(" --free-frames ") + vmm::freed_frames_name(o.freed_frames);
     std::printf("%s\n", line.c_str());
     std::fflush(stdout);
 }
@@ -214,6 +215,7 @@ std::string report_to_json(const RunOptions& o, const vmm::RunReport& r, int cod
     j.key("vcpus"); j.u64(o.vcpus);
     j.key("mem_mib"); j.u64(o.mem_bytes >> 20);
     j.key("kvm_mode"); j.string(vmm::kvm_mode_name(r.kvm_mode));
+    j.key("free_frames"); j.string(vmm::freed_frames_name(o.freed_frames));
     j.key("duration_ns"); j.u64(r.duration_ns);
     const OpsSummary ops = ops_summary(r);
     if (!o.mm.empty()) { j.key("mm"); j.string(o.mm); }
@@ -308,6 +310,7 @@ int run_and_report(const RunOptions& o) {
     }
     cfg.disk_path = disk->path;
     cfg.disk_latency_us = o.disk.latency_us;
+    cfg.freed_frames = o.freed_frames;
     if (!o.quiet)
         cfg.console_line = [](const std::string& line) {
             std::printf("guest| %s\n", line.c_str());

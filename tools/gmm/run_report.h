@@ -45,6 +45,7 @@ struct RunOptions {
     RunHooks* hooks = nullptr;
     std::string effective_command_line;
     DiskOptions disk;  // --disk, --disk-latency-us, ... (issue 5)
+    vmm::FreedFrames freed_frames = vmm::FreedFrames::Zero;  // --free-frames
 };
 class CheckSummary;
 
