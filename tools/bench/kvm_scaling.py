@@ -58,12 +58,12 @@ def ring0_cycles(j):
     return [v["results"]["hammer_cycles"] for v in j["per_vcpu"]]
 
 
-def fault_figures(j):
-    faults = sum(v["results"].get("mm_faults_installed", 0) for v in j["per_vcpu"])
+def op_figures(j):
+    ops = j["ops_total"]
     contentions = sum(l["contentions"] for l in j["lockstat"])
-    return {"ops_per_sec": j["ops_per_sec"], "insns_per_fault": j["guest_kernel_insns_per_fault"],
-            "contentions_per_fault": contentions / faults if faults else float("nan"),
-            "exits_per_fault": sum(k["exits"] for k in j["kvm"]) / faults if faults else float("nan")}
+    return {"ops_per_sec": j["ops_per_sec"], "insns_per_op": j["guest_kernel_insns_per_op"],
+            "contentions_per_op": contentions / ops if ops else float("nan"),
+            "exits_per_op": sum(k["exits"] for k in j["kvm"]) / ops if ops else float("nan")}
 
 
 def perf_profile(gmm, tmp, vcpus, fault_params, mm):
@@ -123,6 +123,7 @@ def main():
     ap.add_argument("--json", help="write the figures as JSON")
     ap.add_argument("--fault-size", default="8M", help="page_fault1 and mixed size per thread (default 8M)")
     ap.add_argument("--hammer-iterations", default="3000")
+    ap.add_argument("--mmap-iterations", default="200", help="mmap1 map/unmap pairs per thread (default 200)")
     a = ap.parse_args()
     if a.rounds < 1:
         sys.exit("--rounds: at least 1")
@@ -134,8 +135,10 @@ def main():
     policies = a.mm or ["extents,freecache=percpu", "extents", "global"]
     fault_params = [f"size={a.fault_size}", "iterations=2"]
     hammer_params = ["shared=0", f"iterations={a.hammer_iterations}"]
-    # cells: (policy, free-frames method)
-    cells = [(mm, "zero") for mm in policies] + [(policies[0], "punch")]
+    # cells: (workload, policy, free-frames method); mmap1 frees no frames
+    cells = ([("page_fault1", mm, "zero") for mm in policies] + [("page_fault1", policies[0], "punch")] +
+             [("mmap1", mm, "zero") for mm in policies])
+    params_of = {"page_fault1": fault_params, "mmap1": [f"size={a.fault_size}", f"iterations={a.mmap_iterations}"]}
     tmp = tempfile.mkdtemp(prefix="gmm-kvm-scaling-")
     control, pf, mixed = [], {c: [] for c in cells}, {mm: [] for mm in policies}
     kvm_mode = None
@@ -147,14 +150,12 @@ def main():
             h2 = run_gmm(gmm, os.path.join(tmp, "h.json"), 2, "lockhammer", hammer_params)
             kvm_mode = h1["kvm_mode"]
             control.append(2 * statistics.median(ring0_cycles(h1)) / statistics.median(ring0_cycles(h2)))
-            for mm, how in cells:
+            for wl, mm, how in cells:
                 extra = ["--free-frames", how]
-                f1 = fault_figures(run_gmm(gmm, os.path.join(tmp, "f.json"), 1, "page_fault1", fault_params, mm,
-                                           extra=extra))
-                f2 = fault_figures(run_gmm(gmm, os.path.join(tmp, "f.json"), 2, "page_fault1", fault_params, mm,
-                                           extra=extra))
-                pf[(mm, how)].append((f1, f2))
-                if how == "zero":
+                f1 = op_figures(run_gmm(gmm, os.path.join(tmp, "f.json"), 1, wl, params_of[wl], mm, extra=extra))
+                f2 = op_figures(run_gmm(gmm, os.path.join(tmp, "f.json"), 2, wl, params_of[wl], mm, extra=extra))
+                pf[(wl, mm, how)].append((f1, f2))
+                if wl == "page_fault1" and how == "zero":
                     j = run_gmm(gmm, os.path.join(tmp, "m.json"), 2, "mixed", fault_params, mm)
                     v = j["per_vcpu"][1]
                     faulter = v["ops"] / (v["results"]["measured_ns"] / 1e9)
@@ -176,27 +177,29 @@ def main():
     print(f"kvm_mode {kvm_mode}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {a.rounds} round(s); "
           f"medians of per-round ratios (2.00 = linear scaling)")
     print(f"control: ring-0 loop on 2 vCPUs vs 1: {med(control):.2f}  (rounds: {fmt(control)})")
-    summary = {"control": control, "page_fault1": [], "mixed": []}
-    print(f"{'page_fault1':40} {'ops/s 1':>8} {'ops/s 2':>8} {'2 vs 1':>7} {'/ctrl':>6} "
-          f"{'insns/fault':>12} {'cont/fault':>10} {'exits/fault':>11}")
-    for (mm, how), rows in pf.items():
+    summary = {"control": control, "scaling": [], "mixed": []}
+    print(f"{'workload, policy':52} {'ops/s 1':>8} {'ops/s 2':>8} {'2 vs 1':>7} {'/ctrl':>6} "
+          f"{'insns/op':>9} {'cont/op':>8} {'exits/op':>9}")
+    for (wl, mm, how), rows in pf.items():
         ratios = [b["ops_per_sec"] / a_["ops_per_sec"] for a_, b in rows]
         vs = [x / c for x, c in zip(ratios, control)]
         o1 = med(a_["ops_per_sec"] for a_, _ in rows)
         o2 = med(b["ops_per_sec"] for _, b in rows)
-        ins = med(b["insns_per_fault"] for _, b in rows)
-        cont = med(b["contentions_per_fault"] for _, b in rows)
-        ex = med(b["exits_per_fault"] for _, b in rows)
-        label = f"{mm} --free-frames {how}"
-        print(f"{label:40} {o1:8.0f} {o2:8.0f} {med(ratios):7.2f} {med(vs):6.2f} {ins:12.1f} {cont:10.4f} {ex:11.2f}")
-        print(f"{'':40} rounds: {fmt(ratios)}")
-        summary["page_fault1"].append({"mm": mm, "free_frames": how, "ops_per_sec_1": o1, "ops_per_sec_2": o2,
+        ins = med(b["insns_per_op"] for _, b in rows)
+        cont = med(b["contentions_per_op"] for _, b in rows)
+        ex = med(b["exits_per_op"] for _, b in rows)
+        label = f"{wl} {mm}" + (f" --free-frames {how}" if wl == "page_fault1" else "")
+        print(f"{label:52} {o1:8.0f} {o2:8.0f} {med(ratios):7.2f} {med(vs):6.2f} {ins:9.1f} {cont:8.4f} {ex:9.2f}")
+        print(f"{'':52} rounds: {fmt(ratios)}")
+        summary["scaling"].append({"workload": wl, "mm": mm, "free_frames": how, "ops_per_sec_1": o1, "ops_per_sec_2": o2,
                                        "scaling": med(ratios), "scaling_vs_control": med(vs), "rounds": ratios,
-                                       "insns_per_fault_2": ins, "contentions_per_fault_2": cont})
-    print("mixed (2 vCPUs): the faulting thread's rate / page_fault1 alone on 1 vCPU (1.00 = keeps all)")
+                                       "insns_per_op_2": ins, "contentions_per_op_2": cont})
+    print("mixed (2 vCPUs): the faulting thread's rate / page_fault1 alone on 1 vCPU (1.00 = keeps all);")
+    print("  /ctrl: divided by the round's per-vCPU ring-0 rate on 2 vCPUs vs 1 (control / 2)")
     for mm, ks in mixed.items():
-        print(f"  {mm:38} {med(ks):6.2f}  (rounds: {fmt(ks)})")
-        summary["mixed"].append({"mm": mm, "kept": med(ks), "rounds": ks})
+        vs = [k / (c / 2) for k, c in zip(ks, control)]
+        print(f"  {mm:38} {med(ks):6.2f}  /ctrl {med(vs):5.2f}  (rounds: {fmt(ks)})")
+        summary["mixed"].append({"mm": mm, "kept": med(ks), "kept_vs_control": med(vs), "rounds": ks})
     for p in prof:
         print(f"host profile, page_fault1 on {p['vcpus']} vCPU(s) ({p['ops_per_sec']:.0f} ops/s): "
               f"{p['samples']} VMM samples, {100 * p['lock_slowpath_share']:.1f}% in host lock slow paths")
