@@ -33,10 +33,12 @@ enum gmm_ucall_cmd {
      * args[1] iterations of `dec; jnz` (2 instructions each). The host compares
      * KVM's insn_emulation across the pair to tell whether ring 0 is emulated. */
     GMM_UCALL_PROBE = 7,
-    /* Freed frames for the VMM to return to zero (punch holes in guest RAM):
+    /* Freed frames for the VMM to return to zero (cleared through its mapping or
+     * punched out of the RAM memfd, per gmm run --free-frames):
      * args[0] = GPA of an array of args[1] u64 frame GPAs (args[1] <= 512).
      * Every GPA must be 4 KiB aligned, in RAM and above reserved_end_gpa, or
-     * the run fails. The frames read as zero when the call returns. */
+     * the run fails and no frame is changed. The frames read as zero when the
+     * call returns. */
     GMM_UCALL_FREE_FRAMES = 8,
     /* Instruction-count window: args[0] = window id (GMM_MARK_*), args[1] = 0
      * begin / 1 end. The host adds this vCPU's insn_emulation delta between
