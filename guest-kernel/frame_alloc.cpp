@@ -77,13 +77,21 @@ void release_batch(CpuFrames& c) {
     asm volatile("outb %%al, %%dx" ::"D"(gpa), "d"(uint16_t(GMM_UCALL_PORT)), "a"(0) : "memory");
     ++c.free_frames_calls;
     c.frames_released += n;
-    for (uint32_t i = 0; i < n; ++i) set_meta(c.dirty[i], GMM_FRAME_FREE_ZERO, 0);
-    uint32_t i = 0;
-    for (; i < n && c.clean_count < kCleanCacheFrames; ++i) c.clean[c.clean_count++] = c.dirty[i];
+    // One pass per frame that stays on this CPU (every loop iteration is
+    // emulated ring 0); the overflow's metadata is set before the lock.
+    uint32_t i = 0, clean = c.clean_count;
+    for (; i < n && clean < kCleanCacheFrames; ++i) {
+        set_meta(c.dirty[i], GMM_FRAME_FREE_ZERO, 0);
+        c.clean[clean++] = c.dirty[i];
+    }
+    c.clean_count = clean;
     if (i < n) {
+        for (uint32_t j = i; j < n; ++j) set_meta(c.dirty[j], GMM_FRAME_FREE_ZERO, 0);
         PoolGuard g;
-        GMM_ASSERT_LE(g_pool_count + (n - i), g_pool_capacity);
-        for (; i < n; ++i) g_pool[g_pool_count++] = c.dirty[i];
+        uint64_t count = g_pool_count;
+        GMM_ASSERT_LE(count + (n - i), g_pool_capacity);
+        for (; i < n; ++i) g_pool[count++] = c.dirty[i];
+        __atomic_store_n(&g_pool_count, count, __ATOMIC_RELAXED);  // read unlocked by frame_try_alloc_zeroed
     }
     c.dirty_count = 0;
 }
@@ -93,8 +101,12 @@ void release_batch(CpuFrames& c) {
 constexpr uint32_t kPoolRefillFrames = kCleanCacheFrames / 2;
 void refill_from_pool(CpuFrames& c) {
     PoolGuard g;
-    uint32_t take = g_pool_count < kPoolRefillFrames ? uint32_t(g_pool_count) : kPoolRefillFrames;
-    while (take-- > 0) c.clean[c.clean_count++] = g_pool[--g_pool_count];
+    uint64_t count = g_pool_count;
+    const uint32_t take = count < kPoolRefillFrames ? uint32_t(count) : kPoolRefillFrames;
+    uint32_t clean = c.clean_count;
+    for (uint32_t k = 0; k < take; ++k) c.clean[clean++] = g_pool[--count];
+    c.clean_count = clean;
+    __atomic_store_n(&g_pool_count, count, __ATOMIC_RELAXED);
 }
 
 }  // namespace
@@ -127,7 +139,8 @@ bool frame_try_alloc_zeroed(Gpa& out) {
                (gpa = mm::rmw_fetch_add(&g_next_gpa, kPageSize, __ATOMIC_RELAXED)) + kPageSize <= g_end_gpa) {
         // fresh frame
     } else {  // the clean cache is empty: refill it from the pool, else from this CPU's own frees
-        refill_from_pool(c);
+        // (an empty pool is not worth a lock acquisition; a racing free only defers to the dirty batch)
+        if (__atomic_load_n(&g_pool_count, __ATOMIC_RELAXED) != 0) refill_from_pool(c);
         if (c.clean_count == 0) release_batch(c);
         if (c.clean_count == 0) return false;
         gpa = c.clean[--c.clean_count];

@@ -101,12 +101,18 @@ void TicketLock::unlock_as(Platform& p, LockSide side) {
     unlock_raw(p);
 }
 
-__attribute__((noinline)) void TicketLock::lock_counted(Platform& p, LockStatCpu* stats) {
-    const uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
-    if (__builtin_expect(owner_of(old) != (old >> 16), 0)) return lock_counted_contended(p, stats, old >> 16);
+// The ticket is ours: count the acquisition (last_cpu_ is still the
+// previous acquirer, for the bounce count), then move last_cpu_ on.
+__attribute__((always_inline)) inline void TicketLock::note_counted_acquisition(Platform& p, LockStatCpu* stats) {
     const uint8_t self = current_cpu_u8(p);
     lock_stat_acquired(*stats, stat_index(cls_, LockSide::Exclusive), last_cpu(), self);
     __atomic_store_n(&last_cpu_, self, __ATOMIC_RELAXED);
+}
+
+__attribute__((noinline)) void TicketLock::lock_counted(Platform& p, LockStatCpu* stats) {
+    const uint32_t old = rmw_fetch_add(&word_, 1u << 16, __ATOMIC_SEQ_CST);
+    if (__builtin_expect(owner_of(old) != (old >> 16), 0)) return lock_counted_contended(p, stats, old >> 16);
+    note_counted_acquisition(p, stats);
 }
 
 __attribute__((noinline)) void TicketLock::unlock_counted(Platform& p, LockStatCpu* stats) {
@@ -118,9 +124,7 @@ __attribute__((noinline)) void TicketLock::unlock_counted(Platform& p, LockStatC
 // wait and the acquisition.
 __attribute__((noinline)) void TicketLock::lock_counted_contended(Platform& p, LockStatCpu* stats, uint32_t ticket) {
     wait_contended<true>(p, cls_, LockSide::Exclusive, this, stats, WaitEnds::WithTicket, ticket);
-    const uint8_t self = current_cpu_u8(p);
-    lock_stat_acquired(*stats, stat_index(cls_, LockSide::Exclusive), last_cpu(), self);
-    __atomic_store_n(&last_cpu_, self, __ATOMIC_RELAXED);
+    note_counted_acquisition(p, stats);
 }
 
 __attribute__((noinline)) void TicketLock::lock_counted_hooked(Platform& p, LockStatCpu* stats) {

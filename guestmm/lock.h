@@ -161,6 +161,7 @@ private:
     void lock_counted(Platform& p, LockStatCpu* stats);
     void unlock_counted(Platform& p, LockStatCpu* stats);
     void lock_counted_contended(Platform& p, LockStatCpu* stats, uint32_t ticket);
+    void note_counted_acquisition(Platform& p, LockStatCpu* stats);
     void lock_counted_hooked(Platform& p, LockStatCpu* stats);
     void unlock_counted_hooked(Platform& p, LockStatCpu* stats);
     template <bool kCounted>

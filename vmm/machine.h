@@ -45,7 +45,7 @@ struct MachineConfig {
     // open_disk_image(); empty = no device. latency is added per request.
     std::string disk_path;
     uint32_t disk_latency_us = 0;
-    // How FREE_FRAMES returns the guest's freed frames to zero (docs/vmm.md).
+    // How FREE_FRAMES returns the guest's freed frames to zero (README, "gmm run").
     FreedFrames freed_frames = FreedFrames::Zero;
     // Receives every console line and guest PRINT as it happens (may be empty).
     std::function<void(const std::string&)> console_line;

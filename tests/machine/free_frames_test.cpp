@@ -17,6 +17,7 @@
 #include "kvm_gate.h"
 #include "error.h"
 #include "machine.h"
+#include "temp_kernel.h"
 
 using namespace gmm;
 
@@ -59,15 +60,6 @@ std::vector<uint8_t> image(uint64_t array_gpa, uint64_t count) {
     return b;
 }
 
-std::string write_temp_kernel(const std::vector<uint8_t>& bytes) {
-    char path[] = "/tmp/gmm-test-kernel-XXXXXX";
-    const int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    REQUIRE(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
-    close(fd);
-    return path;
-}
-
 struct Outcome {
     vmm::RunReport report;
     bool good_frames_zero = false, good_frames_intact = false;
@@ -82,7 +74,7 @@ Outcome run_free_frames(vmm::FreedFrames how, uint64_t count,
     const uint64_t entry = GMM_KERNEL_IMAGE_GVA + kImageGpa;
     const std::vector<uint8_t> bytes = image(array_gpa, count);
     test::ElfSpec spec{entry, {test::SegSpec{entry, kImageGpa, bytes, bytes.size()}}, {}};
-    const std::string kernel = write_temp_kernel(test::build_elf(spec));
+    const std::string kernel = test::write_temp_kernel(test::build_elf(spec));
     vmm::MachineConfig cfg;
     cfg.vcpus = 1;
     cfg.ram_bytes = 32ull << 20;

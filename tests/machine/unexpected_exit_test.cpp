@@ -11,26 +11,14 @@
 #include "gmm/abi/boot.h"
 #include "kvm_gate.h"
 #include "machine.h"
+#include "temp_kernel.h"
 
 using namespace gmm;
-
-namespace {
-
-std::string write_temp_kernel(const std::vector<uint8_t>& bytes) {
-    char path[] = "/tmp/gmm-test-kernel-XXXXXX";
-    const int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    REQUIRE(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
-    close(fd);
-    return path;
-}
-
-}  // namespace
 
 TEST_CASE("a triple fault is reported by exit name with registers and a walk of RIP", "[vm][exit]") {
     const uint64_t entry = GMM_KERNEL_IMAGE_GVA + 0x100000;
     test::ElfSpec spec{entry, {test::SegSpec{entry, 0x100000, {0x0f, 0x0b} /* ud2 */, 4096}}, {}};
-    const std::string kernel = write_temp_kernel(test::build_elf(spec));
+    const std::string kernel = test::write_temp_kernel(test::build_elf(spec));
 
     vmm::MachineConfig cfg;
     cfg.vcpus = 1;
@@ -52,7 +40,7 @@ TEST_CASE("a triple fault is reported by exit name with registers and a walk of 
 TEST_CASE("a kernel segment outside guest RAM is refused before boot", "[vm][elf]") {
     const uint64_t entry = GMM_KERNEL_IMAGE_GVA + 0x100000;
     test::ElfSpec spec{entry, {test::SegSpec{entry, 0x100000, {0x0f, 0x0b}, 64ull << 20}}, {}};
-    const std::string kernel = write_temp_kernel(test::build_elf(spec));
+    const std::string kernel = test::write_temp_kernel(test::build_elf(spec));
     vmm::MachineConfig cfg;
     cfg.vcpus = 1;
     cfg.ram_bytes = 16ull << 20;

@@ -81,7 +81,7 @@ def perf_profile(gmm, tmp, vcpus, fault_params, mm):
         if not lines:
             continue
         comm = lines[0].split()[0]
-        if not comm.startswith("gmm") and not comm.startswith("vcpu"):
+        if not comm.startswith("gmm"):  # the VMM and its threads (gmm-vcpuN, gmm-blk-io)
             continue
         samples += 1
         syms = [l.split(None, 1)[1].split("+")[0] if len(l.split(None, 1)) > 1 else "?" for l in lines[1:]]
@@ -100,7 +100,7 @@ def perf_profile(gmm, tmp, vcpus, fault_params, mm):
 def perf_host_events(gmm, tmp, vcpus, fault_params, mm, how):
     out = os.path.join(tmp, "ev.json")
     stat = os.path.join(tmp, "ev.csv")
-    run_gmm(gmm, out, vcpus, "page_fault1", fault_params + [], mm,
+    run_gmm(gmm, out, vcpus, "page_fault1", fault_params, mm,
             prefix=["perf", "stat", "-a", "-x", ",", "-o", stat, "-e", "ipi:ipi_send_cpu,tlb:tlb_flush", "--"],
             extra=["--free-frames", how])
     counts = {}
